@@ -1,0 +1,62 @@
+/*
+ * actors/actors.h — the pipeline's actors and what they share.
+ *
+ *   http -> ingress -> validator -(durable write, 202)-> scheduler
+ *        -> ratelimit -> sender -> provider; sender -> status -> store + events
+ *
+ * Each actor is one file with one const ops table (bus/actor.h). They share
+ * nothing but the store (through store/store.h) and the bus. sgw_app is the
+ * process's shared, read-mostly context handed to every actor as env->app.
+ */
+#ifndef SGW_ACTORS_H
+#define SGW_ACTORS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bus/actor.h"
+#include "bus/cfg.h"
+#include "store/store.h"
+#include "transport/transport.h"
+
+typedef struct sgw_app {
+    sgw_store *store;
+    const sgw_cfg *cfg;
+    int64_t boot_ms;        /* wall ms before the store was opened */
+    atomic_int draining;    /* set on SIGTERM: ingress answers 503 */
+} sgw_app;
+
+extern const struct sgw_actor_ops sgw_actor_ingress;
+extern const struct sgw_actor_ops sgw_actor_validator;
+extern const struct sgw_actor_ops sgw_actor_scheduler;
+extern const struct sgw_actor_ops sgw_actor_ratelimit;
+extern const struct sgw_actor_ops sgw_actor_sender;
+extern const struct sgw_actor_ops sgw_actor_status;
+
+/* Pipeline order, upstream first: start them in reverse, stop in order. */
+extern const struct sgw_actor_ops *const sgw_pipeline[];
+#define SGW_PIPELINE_LEN 6
+
+/* Where the HTTP side dials its req0 socket (ingress's raw rep0). */
+#define SGW_INGRESS_REQ_URL "inproc://sgw/ingress.req"
+/* Where the status actor publishes stored changes (pub0): JSON events. */
+#define SGW_EVENTS_URL "inproc://sgw/events"
+
+/* SUBMIT flags */
+enum { SGW_SUBMIT_TEST = 1, SGW_SUBMIT_ADMIN = 2 };
+
+/* RESULT codes (msg.code) */
+enum {
+    SGW_RES_OUTCOME = 1,  /* body: an encoded sgw_tr_outcome + provider name */
+    SGW_RES_PUBLISH = 2,  /* already stored status change: publish only; body: record */
+};
+
+/* A provider outcome on the bus (RESULT body). */
+sgw_err sgw_outcome_encode(const sgw_tr_outcome *o, const char *provider, void **out,
+                           size_t *len);
+sgw_err sgw_outcome_decode(const void *buf, size_t len, sgw_tr_outcome *o, char provider[24]);
+
+/* The sms_status event JSON of a record (SPEC section 8); heap string. */
+char *sgw_event_json(const sgw_sms *sms);
+
+#endif

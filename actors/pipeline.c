@@ -1,0 +1,124 @@
+/*
+ * actors/pipeline.c — what the actors share: the pipeline order, and the
+ * codecs of the payloads they exchange.
+ */
+#include <jansson.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/actors.h"
+#include "bus/util.h"
+
+const struct sgw_actor_ops *const sgw_pipeline[SGW_PIPELINE_LEN] = {
+    &sgw_actor_ingress, &sgw_actor_validator, &sgw_actor_scheduler,
+    &sgw_actor_ratelimit, &sgw_actor_sender, &sgw_actor_status,
+};
+
+static void pk_s(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+sgw_err sgw_outcome_encode(const sgw_tr_outcome *o, const char *provider, void **out,
+                           size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 11);
+    msgpack_pack_int(&pk, o->kind);
+    pk_s(&pk, o->id);
+    msgpack_pack_int(&pk, (int)o->result);
+    pk_s(&pk, provider);
+    pk_s(&pk, o->provider_msg_id);
+    pk_s(&pk, o->error_code);
+    pk_s(&pk, o->error_message);
+    msgpack_pack_int64(&pk, o->retry_after_ms);
+    msgpack_pack_int64(&pk, o->started_ms);
+    msgpack_pack_int64(&pk, o->finished_ms);
+    msgpack_pack_int(&pk, o->attempt);
+    if (!sb.data)
+        return SGW_ENOMEM;
+    *out = sb.data;
+    *len = sb.size;
+    return SGW_OK;
+}
+
+static int od_str(const msgpack_object *v, char *out, size_t outsz)
+{
+    if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= outsz)
+        return 0;
+    memcpy(out, v->via.str.ptr, v->via.str.size);
+    out[v->via.str.size] = '\0';
+    return 1;
+}
+
+static int od_int(const msgpack_object *v, int64_t *out)
+{
+    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX)
+        *out = (int64_t)v->via.u64;
+    else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        *out = v->via.i64;
+    else
+        return 0;
+    return 1;
+}
+
+sgw_err sgw_outcome_decode(const void *buf, size_t len, sgw_tr_outcome *o, char provider[24])
+{
+    memset(o, 0, sizeof *o);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    int ok = 0;
+    int64_t kind, result, attempt;
+    if (msgpack_unpack_next(&up, buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        up.data.type == MSGPACK_OBJECT_ARRAY && up.data.via.array.size >= 11) {
+        const msgpack_object *f = up.data.via.array.ptr;
+        ok = od_int(&f[0], &kind) && od_str(&f[1], o->id, sizeof o->id) &&
+             od_int(&f[2], &result) && od_str(&f[3], provider, 24) &&
+             od_str(&f[4], o->provider_msg_id, sizeof o->provider_msg_id) &&
+             od_str(&f[5], o->error_code, sizeof o->error_code) &&
+             od_str(&f[6], o->error_message, sizeof o->error_message) &&
+             od_int(&f[7], &o->retry_after_ms) && od_int(&f[8], &o->started_ms) &&
+             od_int(&f[9], &o->finished_ms) && od_int(&f[10], &attempt) &&
+             result >= SGW_SEND_OK && result <= SGW_SEND_REJECTED;
+        if (ok) {
+            o->kind = (int)kind;
+            o->result = (sgw_send_result)result;
+            o->attempt = (int)attempt;
+        }
+    }
+    msgpack_unpacked_destroy(&up);
+    return ok ? SGW_OK : SGW_EPROTO;
+}
+
+char *sgw_event_json(const sgw_sms *m)
+{
+    char ts[32];
+    sgw_time_format(ts, m->updated_ms);
+    json_t *o;
+    if (m->direction == SGW_DIR_INBOUND) {
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "sms_inbound",
+                      "messageId", m->id, "from", m->from, "to", m->to, "body",
+                      m->body ? m->body : "", "rcMessageId", m->provider_msg_id, "tenantId",
+                      m->tenant, "timestamp", ts);
+    } else {
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "sms_status", "messageId", m->id,
+                      "appId", m->app, "tenantId", m->tenant, "status",
+                      sgw_status_name(m->status));
+        if (o && m->error)
+            json_object_set_new(o, "error", json_string(m->error));
+        else if (o && m->provider_msg_id[0])
+            json_object_set_new(o, "rcMessageId", json_string(m->provider_msg_id));
+        if (o)
+            json_object_set_new(o, "timestamp", json_string(ts));
+    }
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}

@@ -1,0 +1,181 @@
+/*
+ * actors/ratelimit.c — the per-sending-number limit (SPEC section 4):
+ * at most limits.from_per_window messages per `from` in any
+ * limits.from_window_s seconds (a sliding window). Excess is never refused:
+ * the message stays queued and waits from_retry_delay_ms in the schedule,
+ * then comes back through the scheduler.
+ *
+ * Input:   DISPATCH (from the scheduler). Output: DISPATCH to the sender.
+ * Order:   per `from`, messages leave in the order they came: once one is
+ *          delayed, every later one for that number is delayed behind it
+ *          (each a millisecond later in the schedule) until the backlog
+ *          has passed.
+ * Test keys never reach a carrier, so no carrier's number limit applies to
+ *          them: they pass straight through.
+ * State:   per number, a ring of the last N send times and the due time of
+ *          its last delayed message. Lost at restart, which only means a
+ *          number may send one window's worth again after a restart.
+ * Threads: one (the windows are per thread).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/actors.h"
+#include "bus/log.h"
+#include "bus/util.h"
+
+typedef struct from_window {
+    char from[24];
+    int64_t *ring;         /* the last n send times (wall ms) */
+    int head, count;
+    int64_t backlog_until; /* due time of the last message delayed */
+    struct from_window *next;
+} from_window;
+
+#define RL_BUCKETS 4096
+
+typedef struct ratelimit {
+    const sgw_actor_env *env;
+    sgw_app *app;
+    nng_socket to_sender;
+    int per_window;
+    int64_t window_ms, delay_ms;
+    from_window *buckets[RL_BUCKETS];
+    /* per batch: delayed records */
+    char (*delay_ids)[24];
+    int64_t *delay_due;
+    int ndelay, cap;
+    const char **ids;
+} ratelimit;
+
+static sgw_err ratelimit_init(void *st, const sgw_actor_env *env)
+{
+    ratelimit *self = st;
+    self->env = env;
+    self->app = env->app;
+    self->per_window = (int)sgw_cfg_int(env->cfg, "limits.from_per_window");
+    self->window_ms = sgw_cfg_int(env->cfg, "limits.from_window_s") * 1000;
+    self->delay_ms = sgw_cfg_int(env->cfg, "limits.from_retry_delay_ms");
+    self->cap = (int)sgw_cfg_int(env->cfg, "actors.ratelimit.batch_max");
+    if (self->cap <= 0)
+        self->cap = 64;
+    self->delay_ids = calloc((size_t)self->cap, sizeof *self->delay_ids);
+    self->delay_due = calloc((size_t)self->cap, sizeof *self->delay_due);
+    self->ids = calloc((size_t)self->cap, sizeof *self->ids);
+    if (!self->delay_ids || !self->delay_due || !self->ids)
+        return SGW_ENOMEM;
+    return sgw_actor_connect(env, "sender", &self->to_sender);
+}
+
+static from_window *window_of(ratelimit *self, const char *from)
+{
+    unsigned h = 2166136261u;
+    for (const char *p = from; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    from_window **b = &self->buckets[h % RL_BUCKETS];
+    for (from_window *w = *b; w; w = w->next)
+        if (strcmp(w->from, from) == 0)
+            return w;
+    from_window *w = calloc(1, sizeof *w);
+    if (!w || !(w->ring = calloc((size_t)self->per_window, sizeof *w->ring))) {
+        free(w);
+        return NULL;
+    }
+    snprintf(w->from, sizeof w->from, "%s", from);
+    w->next = *b;
+    *b = w;
+    return w;
+}
+
+/* May this number send now? If yes, the send is counted. */
+static int window_take(ratelimit *self, from_window *w, int64_t now)
+{
+    if (w->count == self->per_window) {
+        int64_t oldest = w->ring[w->head]; /* the ring is full: head is the oldest */
+        if (now - oldest < self->window_ms)
+            return 0;
+        w->ring[w->head] = now;
+        w->head = (w->head + 1) % self->per_window;
+        return 1;
+    }
+    w->ring[(w->head + w->count) % self->per_window] = now;
+    w->count++;
+    return 1;
+}
+
+static int ratelimit_mutate(sgw_sms *m, void *ctx, int i)
+{
+    ratelimit *self = ctx;
+    if (sgw_status_terminal(m->status) || m->status == SGW_ST_SENT)
+        return 0;
+    m->due_ms = self->delay_due[i];
+    m->due_kind = SGW_DUE_SEND;
+    return 1;
+}
+
+static void ratelimit_handle(void *st, const sgw_msg *msgs, int n)
+{
+    ratelimit *self = st;
+    int64_t now = sgw_now_ms();
+    self->ndelay = 0;
+    for (int i = 0; i < n; i++) {
+        const sgw_msg *m = &msgs[i];
+        if (m->type != SGW_MSG_DISPATCH)
+            continue;
+        sgw_sms rec;
+        if (sgw_sms_decode(m->body, m->body_len, &rec) != SGW_OK) {
+            sgw_log(SGW_LOG_WARN, "ratelimit", "undecodable record for %s", m->id);
+            continue;
+        }
+        int pass = 1;
+        if (!rec.test) {
+            from_window *w = window_of(self, rec.from);
+            if (w && (now < w->backlog_until || !window_take(self, w, now))) {
+                pass = 0;
+                int64_t due = now + self->delay_ms;
+                if (due <= w->backlog_until)
+                    due = w->backlog_until + 1;
+                w->backlog_until = due;
+                snprintf(self->delay_ids[self->ndelay], 24, "%s", rec.id);
+                self->delay_due[self->ndelay++] = due;
+            }
+        }
+        sgw_sms_clear(&rec);
+        if (pass) {
+            sgw_msg fwd = *m;
+            if (sgw_actor_send(self->env, self->to_sender, &fwd, 1000) != SGW_OK)
+                sgw_log(SGW_LOG_WARN, "ratelimit", "sender full: %s waits for its lease", m->id);
+        }
+    }
+    if (self->ndelay) {
+        for (int i = 0; i < self->ndelay; i++)
+            self->ids[i] = self->delay_ids[i];
+        if (sgw_store_sms_update(self->app->store, self->ids, self->ndelay, ratelimit_mutate, self,
+                                 NULL) != SGW_OK)
+            sgw_log(SGW_LOG_ERROR, "ratelimit", "could not store %d delays: their leases "
+                    "bring them back", self->ndelay);
+    }
+}
+
+static void ratelimit_fini(void *st)
+{
+    ratelimit *self = st;
+    for (int b = 0; b < RL_BUCKETS; b++) {
+        for (from_window *w = self->buckets[b], *nx; w; w = nx) {
+            nx = w->next;
+            free(w->ring);
+            free(w);
+        }
+    }
+    free(self->delay_ids);
+    free(self->delay_due);
+    free(self->ids);
+}
+
+const struct sgw_actor_ops sgw_actor_ratelimit = {
+    .name = "ratelimit",
+    .state_size = sizeof(ratelimit),
+    .init = ratelimit_init,
+    .handle = ratelimit_handle,
+    .fini = ratelimit_fini,
+};

@@ -1,0 +1,330 @@
+/*
+ * actors/validator.c — checks a send request and makes it durable.
+ *
+ * Input:   SUBMIT from ingress: the request's JSON body, tenant, app, flags
+ *          (test key), and the routing bytes of the waiting HTTP request.
+ * Outputs: REPLY to ingress (the HTTP status and JSON body), and, for each
+ *          message stored for immediate sending, DISPATCH to the scheduler.
+ * Order:   a batch of requests is validated, then every valid message is
+ *          written in ONE store write (one fsync: group commit), and only
+ *          then is any of them answered 202. Invalid ones are answered 400
+ *          at once and store nothing.
+ * Restart: stateless. A stored message carries a schedule entry (a lease
+ *          for immediate ones, its sendAt for scheduled ones), so the
+ *          scheduler resumes it if the DISPATCH never arrived.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/actors.h"
+#include "actors/sms/phone.h"
+#include "actors/sms/text.h"
+#include "bus/log.h"
+#include "bus/util.h"
+
+#define MAX_BODY_CODE_POINTS 1600
+#define MAX_USER_ID 128
+#define MAX_SCHEDULE_AHEAD_MS (30LL * 24 * 3600 * 1000)
+
+typedef struct validator {
+    const sgw_actor_env *env;
+    sgw_app *app;
+    nng_socket to_ingress, to_scheduler;
+    int64_t lease_ms;
+    int64_t request_timeout_ms;
+    /* per batch */
+    sgw_sms *recs;
+    sgw_sms **ptrs;
+    int *req_of; /* recs[i] answers msgs[req_of[i]] */
+    int cap;
+} validator;
+
+static sgw_err validator_init(void *st, const sgw_actor_env *env)
+{
+    validator *self = st;
+    self->env = env;
+    self->app = env->app;
+    self->lease_ms = sgw_cfg_int(env->cfg, "actors.scheduler.lease_ms");
+    self->request_timeout_ms = sgw_cfg_int(env->cfg, "http.request_timeout_ms");
+    self->cap = (int)sgw_cfg_int(env->cfg, "actors.validator.batch_max");
+    if (self->cap <= 0)
+        self->cap = 64;
+    self->recs = calloc((size_t)self->cap, sizeof *self->recs);
+    self->ptrs = calloc((size_t)self->cap, sizeof *self->ptrs);
+    self->req_of = calloc((size_t)self->cap, sizeof *self->req_of);
+    if (!self->recs || !self->ptrs || !self->req_of)
+        return SGW_ENOMEM;
+    sgw_err rv = sgw_actor_connect(env, "ingress", &self->to_ingress);
+    if (rv == SGW_OK)
+        rv = sgw_actor_connect(env, "scheduler", &self->to_scheduler);
+    return rv;
+}
+
+static void validator_reply(validator *self, const sgw_msg *req, int code, const char *json)
+{
+    sgw_msg r;
+    sgw_msg_init(&r, SGW_MSG_REPLY, req->id);
+    r.code = code;
+    r.reply = req->reply;
+    r.reply_len = req->reply_len;
+    r.body = json;
+    r.body_len = strlen(json);
+    if (sgw_actor_send(self->env, self->to_ingress, &r, 1000) != SGW_OK)
+        sgw_log(SGW_LOG_WARN, "validator", "could not answer request %s", req->id);
+}
+
+static void validator_error(validator *self, const sgw_msg *req, int code, const char *error,
+                            const char *kind)
+{
+    json_t *o = json_pack("{s:s, s:s}", "error", error, "code", kind);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    validator_reply(self, req, code, s ? s : "{\"error\":\"Internal error\",\"code\":\"internal\"}");
+    free(s);
+    json_decref(o);
+}
+
+/* Why a request is refused: HTTP status, message, code. */
+typedef struct verdict {
+    int status;
+    char error[160];
+    const char *code;
+} verdict;
+
+static int refuse(verdict *v, int status, const char *code, const char *fmt, const char *arg)
+{
+    v->status = status;
+    v->code = code;
+    snprintf(v->error, sizeof v->error, fmt, arg ? arg : "");
+    return 0;
+}
+
+/* A string field: absent -> *out NULL (ok); present but not a string -> refuse. */
+static int opt_string(json_t *req, const char *name, const char *alias, const char **out,
+                      verdict *v)
+{
+    json_t *f = json_object_get(req, name);
+    if (!f && alias)
+        f = json_object_get(req, alias);
+    *out = NULL;
+    if (!f || json_is_null(f))
+        return 1;
+    if (!json_is_string(f))
+        return refuse(v, 400, "validation_error", "%s must be a string", name);
+    *out = json_string_value(f);
+    return 1;
+}
+
+/* Validate one request and fill rec. Returns 1 if valid. */
+static int validator_check(validator *self, const sgw_msg *m, sgw_sms *rec, verdict *v)
+{
+    json_error_t jerr;
+    json_t *req = json_loadb(m->body, m->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    int ok = 0;
+    if (!req) {
+        refuse(v, 400, "validation_error", "Invalid JSON", NULL);
+        goto out;
+    }
+    if (!json_is_object(req)) {
+        refuse(v, 400, "validation_error", "Request body must be a JSON object", NULL);
+        goto out;
+    }
+    const char *to, *from, *body, *user_id, *country, *send_at, *tmpl;
+    if (!opt_string(req, "to", NULL, &to, v) || !opt_string(req, "from", NULL, &from, v) ||
+        !opt_string(req, "template", NULL, &tmpl, v) ||
+        !opt_string(req, "userId", "user_id", &user_id, v) ||
+        !opt_string(req, "country", NULL, &country, v) ||
+        !opt_string(req, "sendAt", "send_at", &send_at, v))
+        goto out;
+    if (tmpl) {
+        /* templates are stored per tenant; none can exist in this build */
+        refuse(v, 400, "validation_error", "Template not found: %s", tmpl);
+        goto out;
+    }
+    if (!opt_string(req, "body", NULL, &body, v))
+        goto out;
+    if (!to || !from || !body) {
+        refuse(v, 400, "validation_error", "to, from, and body are required", NULL);
+        goto out;
+    }
+    if (!sgw_phone_is_e164(to)) {
+        refuse(v, 400, "phone_invalid", "to and from must be valid E.164 phone numbers", NULL);
+        goto out;
+    }
+    if (!sgw_phone_is_e164(from)) {
+        if (from[0] != '+' && sgw_sender_id_valid(from))
+            refuse(v, 400, "sender_id_invalid", "Sender ID %s is not registered", from);
+        else
+            refuse(v, 400, "phone_invalid", "to and from must be valid E.164 phone numbers", NULL);
+        goto out;
+    }
+    sgw_text_info ti;
+    if (sgw_text_analyze(body, strlen(body), &ti) != SGW_OK || ti.code_points < 1 ||
+        ti.code_points > MAX_BODY_CODE_POINTS || strlen(body) != json_string_length(json_object_get(req, "body"))) {
+        refuse(v, 400, "validation_error", "body must be 1-1600 characters", NULL);
+        goto out;
+    }
+    if (user_id && strlen(user_id) > MAX_USER_ID) {
+        refuse(v, 400, "validation_error", "userId must be at most 128 characters", NULL);
+        goto out;
+    }
+    if (country && !sgw_country_valid(country)) {
+        refuse(v, 400, "validation_error", "country must be an ISO 3166-1 alpha-2 code", NULL);
+        goto out;
+    }
+    int64_t now = sgw_now_ms(), send_at_ms = 0;
+    if (send_at) {
+        if (sgw_time_parse(send_at, &send_at_ms) != SGW_OK || send_at_ms <= now ||
+            send_at_ms > now + MAX_SCHEDULE_AHEAD_MS) {
+            refuse(v, 400, "validation_error",
+                   "sendAt must be an RFC 3339 time in the future, at most 30 days ahead", NULL);
+            goto out;
+        }
+    }
+
+    memset(rec, 0, sizeof *rec);
+    snprintf(rec->tenant, sizeof rec->tenant, "%s", m->tenant);
+    snprintf(rec->app, sizeof rec->app, "%s", m->app);
+    rec->direction = SGW_DIR_OUTBOUND;
+    rec->test = (m->flags & SGW_SUBMIT_TEST) != 0;
+    snprintf(rec->to, sizeof rec->to, "%s", to);
+    snprintf(rec->from, sizeof rec->from, "%s", from);
+    if (sgw_sms_set_str(&rec->body, body) != SGW_OK ||
+        sgw_sms_set_str(&rec->user_id, user_id) != SGW_OK) {
+        refuse(v, 500, "internal", "Out of memory", NULL);
+        goto out;
+    }
+    rec->encoding = ti.encoding;
+    rec->segments = ti.segments;
+    const char *cc = country ? country : sgw_phone_country(to);
+    snprintf(rec->country, sizeof rec->country, "%s", cc ? cc : "");
+    rec->created_ms = now;
+    rec->send_at_ms = send_at_ms;
+    if (send_at_ms) {
+        sgw_sms_set_status(rec, SGW_ST_SCHEDULED, now);
+        rec->due_ms = send_at_ms;
+        rec->due_kind = SGW_DUE_SEND;
+    } else {
+        sgw_sms_set_status(rec, SGW_ST_QUEUED, now);
+        rec->due_ms = now + self->lease_ms;
+        rec->due_kind = SGW_DUE_LEASE;
+    }
+    ok = 1;
+out:
+    json_decref(req);
+    return ok;
+}
+
+/* A fresh id not stored and not used earlier in this batch. */
+static sgw_err validator_new_id(validator *self, sgw_sms *rec, int nbatch)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        sgw_err rv = sgw_random_id(rec->id, sizeof rec->id, "msg_", 12);
+        if (rv != SGW_OK)
+            return rv;
+        int dup = sgw_store_sms_exists(self->app->store, rec->id);
+        for (int j = 0; j < nbatch && !dup; j++)
+            dup = strcmp(self->recs[j].id, rec->id) == 0;
+        if (!dup)
+            return SGW_OK;
+    }
+    return SGW_EEXIST;
+}
+
+static char *validator_accepted_json(const sgw_sms *rec)
+{
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:b}", "messageId", rec->id, "status",
+                          sgw_status_name(rec->status), "segments", rec->segments, "encoding",
+                          sgw_encoding_name(rec->encoding), "test", rec->test);
+    if (o && rec->send_at_ms) {
+        char ts[32];
+        sgw_time_format(ts, rec->send_at_ms);
+        json_object_set_new(o, "sendAt", json_string(ts));
+    }
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static void validator_handle(void *st, const sgw_msg *msgs, int n)
+{
+    validator *self = st;
+    int nrec = 0;
+    int64_t now = sgw_now_ms();
+    for (int i = 0; i < n; i++) {
+        const sgw_msg *m = &msgs[i];
+        if (m->type != SGW_MSG_SUBMIT || !m->reply)
+            continue;
+        /* the HTTP side gives up (503) after request_timeout_ms: never store
+         * a request it may already have refused */
+        if (m->created_ms && now - m->created_ms > self->request_timeout_ms / 2) {
+            sgw_log(SGW_LOG_WARN, "validator", "request %s too old (%lld ms): dropped", m->id,
+                    (long long)(now - m->created_ms));
+            continue;
+        }
+        verdict v = { 0 };
+        sgw_sms *rec = &self->recs[nrec];
+        if (!validator_check(self, m, rec, &v)) {
+            sgw_sms_clear(rec);
+            validator_error(self, m, v.status, v.error, v.code);
+            continue;
+        }
+        if (validator_new_id(self, rec, nrec) != SGW_OK) {
+            sgw_sms_clear(rec);
+            validator_error(self, m, 503, "Could not allocate a message id", "unavailable");
+            continue;
+        }
+        self->ptrs[nrec] = rec;
+        self->req_of[nrec] = i;
+        nrec++;
+    }
+    if (nrec == 0)
+        return;
+    sgw_err rv = sgw_store_sms_insert(self->app->store, self->ptrs, nrec);
+    for (int k = 0; k < nrec; k++) {
+        const sgw_msg *req = &msgs[self->req_of[k]];
+        sgw_sms *rec = &self->recs[k];
+        if (rv != SGW_OK) {
+            validator_error(self, req, 503, "Could not store the message", "unavailable");
+            sgw_sms_clear(rec);
+            continue;
+        }
+        char *json = validator_accepted_json(rec);
+        validator_reply(self, req, 202, json ? json : "{}");
+        free(json);
+        if (rec->status == SGW_ST_QUEUED) {
+            void *buf;
+            size_t len;
+            if (sgw_sms_encode(rec, &buf, &len) == SGW_OK) {
+                sgw_msg d;
+                sgw_msg_init(&d, SGW_MSG_DISPATCH, rec->id);
+                snprintf(d.tenant, sizeof d.tenant, "%s", rec->tenant);
+                snprintf(d.app, sizeof d.app, "%s", rec->app);
+                d.body = buf;
+                d.body_len = len;
+                /* if the scheduler is full, the lease brings it back later */
+                sgw_actor_send(self->env, self->to_scheduler, &d, 1000);
+                free(buf);
+            }
+        }
+        sgw_sms_clear(rec);
+    }
+}
+
+static void validator_fini(void *st)
+{
+    validator *self = st;
+    free(self->recs);
+    free(self->ptrs);
+    free(self->req_of);
+}
+
+const struct sgw_actor_ops sgw_actor_validator = {
+    .name = "validator",
+    .state_size = sizeof(validator),
+    .init = validator_init,
+    .handle = validator_handle,
+    .fini = validator_fini,
+    .drain_input = 1,
+};

@@ -1,0 +1,28 @@
+#!/bin/sh
+# etc/bootstrap.sh — install what smsgw needs from Debian 12's packages and
+# build it into build/ (build/smsgw). Safe to run again: it installs only
+# missing packages and rebuilds only what changed. Needs root or sudo for
+# apt-get; downloads nothing but Debian packages.
+set -eu
+cd "$(dirname "$0")/.."
+
+PACKAGES="build-essential cmake pkg-config python3 curl wrk \
+  libnng-dev libmsgpack-dev librocksdb-dev libcivetweb-dev libcurl4-openssl-dev \
+  libconfig-dev libjansson-dev libssl-dev"
+
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "bootstrap: installing$missing"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+
+BUILD_DIR=${BUILD_DIR:-build}
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"
+echo "bootstrap: built $BUILD_DIR/smsgw"

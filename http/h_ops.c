@@ -1,0 +1,120 @@
+/*
+ * http/h_ops.c — what operators and tools call: health, readiness, metrics
+ * (Prometheus text) and the OpenAPI document.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http.h"
+#include "openapi_json.h"
+
+void h_health(sgw_req *r) { sgw_reply_raw(r, 200, "{\"status\":\"ok\"}", 15); }
+
+void h_readyz(sgw_req *r)
+{
+    const sgw_http_deps *d = &r->srv->deps;
+    int ready = d->store != NULL && !atomic_load(&d->app->draining);
+    for (int i = 0; i < d->nactors; i++)
+        ready &= sgw_actor_running(d->actors[i]);
+    if (ready)
+        sgw_reply_raw(r, 200, "{\"status\":\"ready\"}", 18);
+    else
+        sgw_reply_raw(r, 503, "{\"status\":\"not ready\"}", 22);
+}
+
+void h_openapi(sgw_req *r)
+{
+    sgw_reply_raw(r, 200, sgw_openapi_json_, sizeof sgw_openapi_json_ - 1);
+}
+
+typedef struct mbuf {
+    char *p;
+    size_t len, cap;
+} mbuf;
+
+static void mb_printf(mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mb_printf(mbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap ? b->cap * 2 : 8192) + (size_t)n;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return;
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+void h_metrics(sgw_req *r)
+{
+    const sgw_http_deps *d = &r->srv->deps;
+    mbuf b = { 0 };
+    static const char *const le[] = { "1", "2", "5", "10", "50", "100", "1000", "+Inf" };
+    mb_printf(&b, "# HELP smsgw_actor_queue_depth Messages waiting in an actor's input.\n"
+                  "# TYPE smsgw_actor_queue_depth gauge\n");
+    for (int i = 0; i < d->nactors; i++)
+        mb_printf(&b, "smsgw_actor_queue_depth{actor=\"%s\"} %lld\n", sgw_actor_name(d->actors[i]),
+                  (long long)sgw_actor_queue_depth(d->actors[i]));
+    mb_printf(&b, "# HELP smsgw_actor_messages_total Messages an actor handled (in) and "
+                  "sent on (out).\n# TYPE smsgw_actor_messages_total counter\n");
+    for (int i = 0; i < d->nactors; i++) {
+        const sgw_actor_stats *s = sgw_actor_get_stats(d->actors[i]);
+        const char *n = sgw_actor_name(d->actors[i]);
+        mb_printf(&b, "smsgw_actor_messages_total{actor=\"%s\",dir=\"in\"} %llu\n", n,
+                  (unsigned long long)atomic_load(&s->in));
+        mb_printf(&b, "smsgw_actor_messages_total{actor=\"%s\",dir=\"out\"} %llu\n", n,
+                  (unsigned long long)atomic_load(&s->out));
+    }
+    mb_printf(&b, "# HELP smsgw_actor_bus_latency_ms Time from a message's send to its "
+                  "handling.\n# TYPE smsgw_actor_bus_latency_ms histogram\n");
+    for (int i = 0; i < d->nactors; i++) {
+        const sgw_actor_stats *s = sgw_actor_get_stats(d->actors[i]);
+        const char *n = sgw_actor_name(d->actors[i]);
+        unsigned long long cum = 0;
+        for (int k = 0; k < 8; k++) {
+            cum += (unsigned long long)atomic_load(&s->lat_buckets[k]);
+            mb_printf(&b, "smsgw_actor_bus_latency_ms_bucket{actor=\"%s\",le=\"%s\"} %llu\n", n,
+                      le[k], cum);
+        }
+        mb_printf(&b, "smsgw_actor_bus_latency_ms_sum{actor=\"%s\"} %.3f\n", n,
+                  (double)atomic_load(&s->latency_us_sum) / 1000.0);
+        mb_printf(&b, "smsgw_actor_bus_latency_ms_count{actor=\"%s\"} %llu\n", n, cum);
+    }
+    sgw_store_stats ss;
+    sgw_store_get_stats(d->store, &ss);
+    mb_printf(&b, "# HELP smsgw_store_writes_total Store writes (each one fsync with sync "
+                  "always).\n# TYPE smsgw_store_writes_total counter\n"
+                  "smsgw_store_writes_total %llu\n"
+                  "# HELP smsgw_store_write_seconds_total Time spent in store writes.\n"
+                  "# TYPE smsgw_store_write_seconds_total counter\n"
+                  "smsgw_store_write_seconds_total %.6f\n"
+                  "# HELP smsgw_store_records_written_total Records written (batch size = "
+                  "records / writes).\n# TYPE smsgw_store_records_written_total counter\n"
+                  "smsgw_store_records_written_total %llu\n",
+              (unsigned long long)ss.writes, (double)ss.write_us_sum / 1e6,
+              (unsigned long long)ss.records_written);
+    mb_printf(&b, "# HELP smsgw_http_requests_total HTTP requests by status class.\n"
+                  "# TYPE smsgw_http_requests_total counter\n");
+    for (int c = 1; c < 6; c++)
+        mb_printf(&b, "smsgw_http_requests_total{class=\"%dxx\"} %llu\n", c,
+                  (unsigned long long)atomic_load(&r->srv->by_class[c]));
+    r->status = 200;
+    mg_printf(r->conn,
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+              "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
+              b.len);
+    mg_write(r->conn, b.p ? b.p : "", b.len);
+    free(b.p);
+}

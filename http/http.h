@@ -1,0 +1,120 @@
+/*
+ * http/http.h — the HTTP API: civetweb, one routing table, JSON in and out,
+ * authentication and the REST handlers. Handlers know no RocksDB: they use
+ * store/store.h and hand send requests to the pipeline over the bus.
+ *
+ * Threads: civetweb's worker threads run the handlers concurrently. A
+ * handler touches no actor state; shared state here (rate-limit windows)
+ * has its own locks.
+ */
+#ifndef SGW_HTTP_H
+#define SGW_HTTP_H
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "actors/actors.h"
+#include "bus/actor.h"
+#include "bus/cfg.h"
+#include "store/store.h"
+
+typedef struct sgw_http sgw_http;
+
+/* What the server needs from the process. Borrowed while it runs. */
+typedef struct sgw_http_deps {
+    const sgw_cfg *cfg;
+    sgw_store *store;
+    sgw_app *app;
+    sgw_actor **actors;   /* the pipeline, for /readyz and /metrics */
+    int nactors;
+} sgw_http_deps;
+
+/* Listen on cfg "listen"; why gets civetweb's reason on failure. */
+sgw_err sgw_http_start(const sgw_http_deps *deps, sgw_http **out, char *why, size_t whysz);
+/* Stop accepting, wait for handlers under way, free. NULL-safe. */
+void sgw_http_stop(sgw_http **h);
+
+/* ---- internal to http/: shared by the handler files ---- */
+
+enum { SGW_ROLE_NONE = 0, SGW_ROLE_APP = 1, SGW_ROLE_ADMIN = 2 };
+
+typedef struct sgw_auth {
+    int role;
+    int test;             /* a sgw_test_ key */
+    char app[32];
+    char tenant[32];      /* "" for admin keys */
+    char key_hash[65];
+} sgw_auth;
+
+typedef struct sgw_req {
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    sgw_http *srv;
+    const char *method;
+    const char *path;
+    const char *param[3];   /* path parameters, in order */
+    char parambuf[3][128];
+    char *body;             /* NUL-terminated copy of the body */
+    size_t body_len;
+    sgw_auth auth;
+    char extra_headers[512];  /* added to the answer (rate-limit headers) */
+    int status;             /* the answer's status, for metrics */
+    const char *route;      /* the route's pattern, for metrics */
+} sgw_req;
+
+struct sgw_http {
+    struct mg_context *ctx;
+    sgw_http_deps deps;
+    nng_socket req;         /* req0 to ingress; one context per request */
+    int64_t max_body, request_timeout_ms;
+    char admin_key_hash[65];  /* of SMSGW_ADMIN_KEY / admin_key, or "" */
+    struct sgw_limits *limits;
+    atomic_uint_fast64_t requests, by_class[6]; /* 1xx..5xx */
+};
+
+/* Answers. json is consumed (decref'd). */
+void sgw_reply_json(sgw_req *r, int status, json_t *json);
+void sgw_reply_raw(sgw_req *r, int status, const char *json, size_t len);
+void sgw_reply_error(sgw_req *r, int status, const char *code, const char *error);
+/* Parse the body as a JSON object; on failure answers 400 and returns NULL. */
+json_t *sgw_req_json_object(sgw_req *r);
+/* A query parameter into out (URL-decoded); 1 if present. */
+int sgw_req_query(sgw_req *r, const char *name, char *out, size_t outsz);
+
+/* auth.c: authenticate; on failure answers (401/403/429) and returns 0. */
+int sgw_auth_check(sgw_req *r);
+int sgw_auth_ip_blocked(sgw_req *r);   /* answers 429 and returns 1 if blocked */
+sgw_err sgw_limits_new(const sgw_cfg *cfg, struct sgw_limits **out);
+void sgw_limits_destroy(struct sgw_limits **l);
+/* A new API key ("sgw_" or "sgw_test_" + 32 hex) and its hash. */
+sgw_err sgw_key_new(int test, char key[48], char hash[65]);
+
+/* render.c */
+json_t *sgw_render_status(const sgw_sms *m);  /* Gravity's status object */
+json_t *sgw_render_message(const sgw_sms *m); /* the full object */
+
+/* handlers: each returns nothing and always answers */
+void h_health(sgw_req *r);
+void h_readyz(sgw_req *r);
+void h_metrics(sgw_req *r);
+void h_openapi(sgw_req *r);
+void h_sms_send(sgw_req *r);
+void h_sms_status(sgw_req *r);
+void h_sms_get(sgw_req *r);
+void h_sms_list(sgw_req *r);
+void h_sms_cancel(sgw_req *r);
+void h_tenants_create(sgw_req *r);
+void h_tenants_list(sgw_req *r);
+void h_tenants_get(sgw_req *r);
+void h_tenants_patch(sgw_req *r);
+void h_apps_register(sgw_req *r);
+void h_apps_list(sgw_req *r);
+void h_apps_get(sgw_req *r);
+void h_apps_put(sgw_req *r);
+void h_apps_delete(sgw_req *r);
+void h_apps_rotate(sgw_req *r);
+
+#endif

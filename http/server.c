@@ -1,0 +1,313 @@
+/*
+ * http/server.c — civetweb, the routing table and the answer helpers.
+ *
+ * One catch-all civetweb handler reads the body (at most
+ * http.max_body_bytes: larger is 413 before any of it is parsed), finds the
+ * route, authenticates when the route needs it, and calls the handler.
+ */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/log.h"
+#include "bus/util.h"
+#include "http/http.h"
+
+enum { AUTH_NONE = 0, AUTH_KEY = 1 };
+
+typedef struct route {
+    const char *method;
+    const char *pattern;   /* segments; ":x" matches one segment */
+    int auth;
+    void (*fn)(sgw_req *r);
+} route;
+
+static const route routes[] = {
+    { "GET", "/health", AUTH_NONE, h_health },
+    { "GET", "/readyz", AUTH_NONE, h_readyz },
+    { "GET", "/metrics", AUTH_NONE, h_metrics },
+    { "GET", "/v1/openapi.json", AUTH_NONE, h_openapi },
+    { "POST", "/v1/sms/send", AUTH_KEY, h_sms_send },
+    { "GET", "/v1/sms/status/:id", AUTH_KEY, h_sms_status },
+    { "GET", "/v1/sms", AUTH_KEY, h_sms_list },
+    { "GET", "/v1/sms/:id", AUTH_KEY, h_sms_get },
+    { "POST", "/v1/sms/:id/cancel", AUTH_KEY, h_sms_cancel },
+    { "POST", "/v1/tenants", AUTH_KEY, h_tenants_create },
+    { "GET", "/v1/tenants", AUTH_KEY, h_tenants_list },
+    { "GET", "/v1/tenants/:id", AUTH_KEY, h_tenants_get },
+    { "PATCH", "/v1/tenants/:id", AUTH_KEY, h_tenants_patch },
+    { "POST", "/v1/apps/register", AUTH_KEY, h_apps_register },
+    { "GET", "/v1/apps", AUTH_KEY, h_apps_list },
+    { "GET", "/v1/apps/:id", AUTH_KEY, h_apps_get },
+    { "PUT", "/v1/apps/:id", AUTH_KEY, h_apps_put },
+    { "DELETE", "/v1/apps/:id", AUTH_KEY, h_apps_delete },
+    { "POST", "/v1/apps/:id/rotate-key", AUTH_KEY, h_apps_rotate },
+    { NULL, NULL, 0, NULL },
+};
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return status < 500 ? "Error" : "Internal Server Error";
+    }
+}
+
+void sgw_reply_raw(sgw_req *r, int status, const char *json, size_t len)
+{
+    r->status = status;
+    mg_printf(r->conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-store\r\n%s\r\n",
+              status, reason(status), len, r->extra_headers);
+    if (strcmp(r->method, "HEAD") != 0)
+        mg_write(r->conn, json, len);
+}
+
+void sgw_reply_json(sgw_req *r, int status, json_t *json)
+{
+    char *s = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    if (!s) {
+        sgw_reply_raw(r, 500, "{\"error\":\"Internal error\",\"code\":\"internal\"}", 44);
+        return;
+    }
+    sgw_reply_raw(r, status, s, strlen(s));
+    free(s);
+}
+
+void sgw_reply_error(sgw_req *r, int status, const char *code, const char *error)
+{
+    sgw_reply_json(r, status, json_pack("{s:s, s:s}", "error", error, "code", code));
+}
+
+json_t *sgw_req_json_object(sgw_req *r)
+{
+    json_error_t err;
+    json_t *o = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!o) {
+        sgw_reply_error(r, 400, "validation_error", "Invalid JSON");
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        sgw_reply_error(r, 400, "validation_error", "Request body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+int sgw_req_query(sgw_req *r, const char *name, char *out, size_t outsz)
+{
+    const char *qs = r->ri->query_string;
+    if (!qs)
+        return 0;
+    return mg_get_var(qs, strlen(qs), name, out, outsz) >= 0;
+}
+
+/* Match path against pattern; fills r->param. */
+static int route_match(const char *pattern, const char *path, sgw_req *r)
+{
+    int np = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            return 0;
+        p++, s++;
+        const char *pe = strchr(p, '/'), *se = strchr(s, '/');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p), sl = se ? (size_t)(se - s) : strlen(s);
+        if (*p == ':') {
+            if (sl == 0 || sl >= sizeof r->parambuf[0] || np == 3)
+                return 0;
+            memcpy(r->parambuf[np], s, sl);
+            r->parambuf[np][sl] = '\0';
+            r->param[np] = r->parambuf[np];
+            np++;
+        } else if (pl != sl || memcmp(p, s, pl) != 0) {
+            return 0;
+        }
+        p += pl, s += sl;
+    }
+    return *p == '\0' && (*s == '\0' || (s[0] == '/' && s[1] == '\0'));
+}
+
+static int read_body(sgw_req *r)
+{
+    long long cl = r->ri->content_length;
+    int64_t max = r->srv->max_body;
+    if (cl > max) {
+        sgw_reply_error(r, 413, "payload_too_large", "Request body too large");
+        return 0;
+    }
+    size_t cap = cl >= 0 ? (size_t)cl : 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf)
+        return 0;
+    for (;;) {
+        if (len == cap) {
+            if ((int64_t)cap >= max + 1) {
+                free(buf);
+                sgw_reply_error(r, 413, "payload_too_large", "Request body too large");
+                return 0;
+            }
+            size_t ncap = cap * 2 > (size_t)max + 1 ? (size_t)max + 1 : cap * 2;
+            char *nb = realloc(buf, ncap + 1);
+            if (!nb) {
+                free(buf);
+                return 0;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        int got = mg_read(r->conn, buf + len, cap - len);
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+        if ((int64_t)len > max) {
+            free(buf);
+            sgw_reply_error(r, 413, "payload_too_large", "Request body too large");
+            return 0;
+        }
+    }
+    buf[len] = '\0';
+    r->body = buf;
+    r->body_len = len;
+    return 1;
+}
+
+static int http_dispatch(struct mg_connection *conn, void *cbdata)
+{
+    sgw_http *srv = cbdata;
+    sgw_req r = { .conn = conn, .srv = srv };
+    r.ri = mg_get_request_info(conn);
+    r.method = r.ri->request_method;
+    r.path = r.ri->local_uri ? r.ri->local_uri : "/";
+    atomic_fetch_add_explicit(&srv->requests, 1, memory_order_relaxed);
+
+    const route *rt = NULL;
+    int path_known = 0;
+    for (const route *x = routes; x->method; x++) {
+        sgw_req probe = r;
+        if (route_match(x->pattern, r.path, &probe)) {
+            path_known = 1;
+            if (strcmp(x->method, r.method) == 0) {
+                rt = x;
+                r = probe;
+                break;
+            }
+        }
+    }
+    if (!rt) {
+        if (path_known)
+            sgw_reply_error(&r, 405, "method_not_allowed", "Method not allowed");
+        else
+            sgw_reply_error(&r, 404, "not_found", "Not found");
+        goto done;
+    }
+    r.route = rt->pattern;
+    if (rt->auth == AUTH_KEY && sgw_auth_ip_blocked(&r))
+        goto done;
+    if (!read_body(&r))
+        goto done;
+    if (rt->auth == AUTH_KEY && !sgw_auth_check(&r))
+        goto done;
+    rt->fn(&r);
+done:
+    free(r.body);
+    if (r.status >= 100 && r.status < 600)
+        atomic_fetch_add_explicit(&srv->by_class[r.status / 100], 1, memory_order_relaxed);
+    return r.status ? r.status : 500;
+}
+
+static int http_log_message(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    sgw_log(SGW_LOG_WARN, "http", "%s", message);
+    return 1;
+}
+
+sgw_err sgw_http_start(const sgw_http_deps *deps, sgw_http **out, char *why, size_t whysz)
+{
+    sgw_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return SGW_ENOMEM;
+    h->deps = *deps;
+    h->max_body = sgw_cfg_int(deps->cfg, "http.max_body_bytes");
+    h->request_timeout_ms = sgw_cfg_int(deps->cfg, "http.request_timeout_ms");
+    const char *ak = sgw_cfg_str(deps->cfg, "admin_key");
+    if (ak[0]) {
+        if (!sgw_id_valid(ak, "sgw_", 32)) {
+            snprintf(why, whysz, "admin_key (SMSGW_ADMIN_KEY) must be sgw_ followed by 32 "
+                                 "lowercase hex digits");
+            free(h);
+            return SGW_ECONFIG;
+        }
+        sgw_sha256_hex(h->admin_key_hash, ak, strlen(ak));
+    }
+    if (sgw_limits_new(deps->cfg, &h->limits) != SGW_OK) {
+        free(h);
+        return SGW_ENOMEM;
+    }
+    int rv;
+    if ((rv = nng_req0_open(&h->req)) != 0 ||
+        (rv = nng_socket_set_ms(h->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+        (rv = nng_dial(h->req, SGW_INGRESS_REQ_URL, NULL, 0)) != 0) {
+        snprintf(why, whysz, "bus %s: %s", SGW_INGRESS_REQ_URL, nng_strerror(rv));
+        sgw_limits_destroy(&h->limits);
+        free(h);
+        return SGW_EIO;
+    }
+    char threads[16], timeout[24];
+    snprintf(threads, sizeof threads, "%lld", (long long)sgw_cfg_int(deps->cfg, "http.threads"));
+    snprintf(timeout, sizeof timeout, "%lld", (long long)h->request_timeout_ms + 5000);
+    const char *options[] = {
+        "listening_ports", sgw_cfg_str(deps->cfg, "listen"),
+        "num_threads", threads,
+        "enable_keep_alive", "yes",
+        "keep_alive_timeout_ms", "30000",
+        "request_timeout_ms", timeout,
+        "tcp_nodelay", "1",
+        NULL,
+    };
+    struct mg_callbacks cb = { 0 };
+    cb.log_message = http_log_message;
+    mg_init_library(0);
+    struct mg_init_data init = { .callbacks = &cb, .user_data = h, .configuration_options = options };
+    struct mg_error_data err = { .text = why, .text_buffer_size = whysz };
+    h->ctx = mg_start2(&init, &err);
+    if (!h->ctx) {
+        nng_close(h->req);
+        sgw_limits_destroy(&h->limits);
+        free(h);
+        return SGW_EIO;
+    }
+    mg_set_request_handler(h->ctx, "/", http_dispatch, h);
+    *out = h;
+    return SGW_OK;
+}
+
+void sgw_http_stop(sgw_http **hp)
+{
+    if (!hp || !*hp)
+        return;
+    sgw_http *h = *hp;
+    mg_stop(h->ctx);
+    nng_close(h->req);
+    sgw_limits_destroy(&h->limits);
+    free(h);
+    *hp = NULL;
+}

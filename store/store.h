@@ -1,0 +1,119 @@
+/*
+ * store/store.h — smsgw's durable state, in RocksDB. The only module that
+ * knows RocksDB; everything else calls this API.
+ *
+ * Column families (keyspaces):
+ *   sms       msg id -> message record (store/sms.h)
+ *   sms_idx   tenant "/" be64(~created_ms) msg id -> "" : newest-first lists
+ *   sched     be64(due_ms) msg id -> kind byte : the time-ordered schedule,
+ *             kept equal to each record's (due_ms, due_kind) by this module
+ *   tenants, apps, keys   id -> JSON document (keys: sha256(api key) hex)
+ *
+ * Durability: with sync "always" every write returns after its WAL fsync
+ * (RocksDB joins concurrent writers into one group commit); "batch" syncs
+ * the WAL every store.sync_interval_ms from a background thread; "none"
+ * leaves it to the OS.
+ *
+ * Thread-safety: every function may be called from any thread. Updates of
+ * existing records take striped locks (ordered, so batches never deadlock)
+ * around read-modify-write; inserts of new records take none.
+ */
+#ifndef SGW_STORE_H
+#define SGW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus/cfg.h"
+#include "bus/err.h"
+#include "store/sms.h"
+
+typedef struct sgw_store sgw_store;
+
+/* Open (creating if needed) the store in dir. why gets RocksDB's reason. */
+sgw_err sgw_store_open(const char *dir, const sgw_cfg *cfg, sgw_store **out, char *why,
+                       size_t whysz);
+/* Sync the WAL and close. NULL-safe. */
+void sgw_store_close(sgw_store **s);
+/* Sync the WAL now (drain, and the "batch" policy's thread). */
+sgw_err sgw_store_sync(sgw_store *s);
+
+/* ---------------------------------------------------------------- messages */
+
+/* Store n new records (and their index and schedule entries) in one write.
+ * SGW_EEXIST (nothing written) if any id is already stored. */
+sgw_err sgw_store_sms_insert(sgw_store *s, sgw_sms *const *v, int n);
+/* SGW_ENOENT if absent. out must be cleared by the caller after use. */
+sgw_err sgw_store_sms_get(sgw_store *s, const char *id, sgw_sms *out);
+int sgw_store_sms_exists(sgw_store *s, const char *id);
+
+/* Read-modify-write of n records in one write: fn is called for each
+ * stored record (under its lock) with i its index in ids; it returns 1 to
+ * write the changed record, 0 to leave it. Absent ids are skipped, with
+ * SGW_ENOENT in found[i] (found may be NULL). The schedule entry follows
+ * the record's (due_ms, due_kind). */
+typedef int (*sgw_sms_mutate_fn)(sgw_sms *sms, void *ctx, int i);
+sgw_err sgw_store_sms_update(sgw_store *s, const char *const *ids, int n, sgw_sms_mutate_fn fn,
+                             void *ctx, sgw_err *found);
+
+typedef struct sgw_sms_query {
+    const char *tenant;   /* required */
+    const char *app;      /* only this app's outbound messages; NULL: all */
+    int direction;        /* SGW_DIR_*, or -1 for both */
+    int status;           /* sgw_status or -1 */
+    const char *user_id, *from, *to; /* NULL: any */
+    const char *cursor;   /* from a previous answer, or NULL */
+    int limit;            /* 1..1000 */
+} sgw_sms_query;
+
+#define SGW_CURSOR_LEN 48
+/* Newest first. *out is an array of *n records (free each with
+ * sgw_sms_clear, then free the array). next gets the cursor of the next
+ * page, or "" when there is none. SGW_EINVAL for a malformed cursor. */
+sgw_err sgw_store_sms_list(sgw_store *s, const sgw_sms_query *q, sgw_sms **out, int *n,
+                           char next[SGW_CURSOR_LEN + 1]);
+
+/* ---------------------------------------------------------------- schedule */
+
+/* Call fn for schedule entries with due_ms <= upto, in (due, id) order,
+ * starting after position (after_due, after_id) when after_id is not NULL,
+ * at most max of them. Returns how many. */
+typedef void (*sgw_due_fn)(void *ctx, const char *id, int64_t due_ms, int kind);
+int sgw_store_sched_scan(sgw_store *s, int64_t after_due, const char *after_id, int64_t upto,
+                         int max, sgw_due_fn fn, void *ctx);
+/* The earliest due time, or -1 when the schedule is empty. */
+int64_t sgw_store_sched_next(sgw_store *s);
+
+/* ---------------------------------------------------------------- documents */
+
+typedef enum { SGW_DOC_TENANT = 0, SGW_DOC_APP, SGW_DOC_KEY, SGW_DOC_META, SGW_DOC_MAX } sgw_doc_kind;
+
+/* One put (json != NULL) or delete (json == NULL) of a write. */
+typedef struct sgw_doc_op {
+    sgw_doc_kind kind;
+    const char *id;
+    const char *json;
+} sgw_doc_op;
+
+/* Apply the n operations atomically, durably. */
+sgw_err sgw_store_docs_write(sgw_store *s, const sgw_doc_op *ops, int n);
+/* *json is a heap string (free it). SGW_ENOENT if absent. */
+sgw_err sgw_store_doc_get(sgw_store *s, sgw_doc_kind kind, const char *id, char **json);
+/* Every document of a kind in id order; fn returns 0 to stop. */
+typedef int (*sgw_doc_fn)(void *ctx, const char *id, const char *json, size_t len);
+sgw_err sgw_store_doc_scan(sgw_store *s, sgw_doc_kind kind, sgw_doc_fn fn, void *ctx);
+
+/* Store write latency and batch sizes, for /metrics. */
+typedef struct sgw_store_stats {
+    uint64_t writes, write_us_sum, records_written;
+} sgw_store_stats;
+void sgw_store_get_stats(sgw_store *s, sgw_store_stats *out);
+
+
+/* ---------------------------------------------------------------- tenants */
+
+/* 1 if the tenant exists and its status is "active", 0 if it exists and is
+ * not, -1 if there is no such tenant. */
+int sgw_store_tenant_active(sgw_store *s, const char *tenant_id);
+
+#endif

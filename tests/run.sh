@@ -1,0 +1,33 @@
+#!/bin/sh
+# tests/run.sh — every test, as CI runs it (after etc/bootstrap.sh):
+#   1. the gcc build (-Wall -Wextra -Werror): unit and end-to-end tests
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build: all tests again
+#   3. a ThreadSanitizer build: the bus, actor and store unit tests
+# Each stage prints ctest's summary; the script exits non-zero on the first
+# failing stage. STAGES="1 2 3" selects stages.
+set -eu
+cd "$(dirname "$0")/.."
+STAGES=${STAGES:-"1 2 3"}
+JOBS=$(nproc)
+export SMSGW_TEST_SLOW_OK=1
+
+run_stage() { # name build_dir sanitizer ctest-args...
+    name=$1 dir=$2 san=$3
+    shift 3
+    echo "=== $name"
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSGW_SANITIZER="$san" >/dev/null
+    cmake --build "$dir" -j"$JOBS"
+    (cd "$dir" && ctest --output-on-failure "$@")
+}
+
+for s in $STAGES; do
+    case $s in
+    1) run_stage "gcc -Werror: all tests" build none -j2 ;;
+    2) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_stage "ASan+UBSan: all tests" build-asan address -j2 ;;
+    3) TSAN_OPTIONS="halt_on_error=1 suppressions=$(pwd)/tests/tsan.supp" \
+        run_stage "TSan: bus, actor and store tests" build-tsan thread -L unit -R 'unit\.(msg|actor|store|cfg)' ;;
+    *) echo "unknown stage $s" >&2; exit 2 ;;
+    esac
+done
+echo "=== all stages passed"

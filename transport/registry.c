@@ -1,0 +1,24 @@
+/*
+ * transport/registry.c — the table of providers. Only this file, the sender
+ * actor and (later) the webhook receiver call provider ops.
+ */
+#include <string.h>
+
+#include "transport/transport.h"
+
+extern const struct sgw_transport_ops sgw_transport_sim;
+
+static const struct sgw_transport_ops *const providers[] = {
+    &sgw_transport_sim,
+    NULL,
+};
+
+const struct sgw_transport_ops *sgw_transport_find(const char *name)
+{
+    for (int i = 0; providers[i]; i++)
+        if (strcmp(providers[i]->name, name) == 0)
+            return providers[i];
+    return NULL;
+}
+
+const struct sgw_transport_ops *const *sgw_transport_all(void) { return providers; }

@@ -1,0 +1,86 @@
+/*
+ * transport/transport.h — the provider interface.
+ *
+ * A provider adapter is one file in transport/ that fills one const
+ * struct sgw_transport_ops, listed in transport/registry.c. Adding a
+ * provider touches no actor.
+ *
+ * The interface is asynchronous so one sender thread drives many calls at
+ * once and never sleeps per message: submit() starts a send and returns at
+ * once; poll() hands back finished outcomes (send results and, later,
+ * delivery reports); next_deadline() says when poll has work next. Each
+ * sender thread owns its own connection objects (conn), so an adapter needs
+ * no locks; no other thread may touch a conn.
+ *
+ * Outcomes are not errors: SGW_SEND_OK, SGW_SEND_RETRY (timeout,
+ * connection error, 5xx, 429: worth another attempt), SGW_SEND_PERMANENT
+ * (the message fails), SGW_SEND_REJECTED (refused before reaching a
+ * carrier: invalid number, blocked recipient).
+ */
+#ifndef SGW_TRANSPORT_H
+#define SGW_TRANSPORT_H
+
+#include <stdint.h>
+
+#include "bus/cfg.h"
+#include "bus/err.h"
+
+typedef enum {
+    SGW_SEND_OK = 0,
+    SGW_SEND_RETRY,
+    SGW_SEND_PERMANENT,
+    SGW_SEND_REJECTED,
+} sgw_send_result;
+
+/* What a provider needs to send one message. Borrowed for the call. */
+typedef struct sgw_tr_sms {
+    const char *id;
+    const char *tenant;
+    const char *to;
+    const char *from;
+    const char *body;
+    int attempt;          /* 1 for the first attempt */
+    int test;
+} sgw_tr_sms;
+
+enum { SGW_TR_SEND_DONE = 1, SGW_TR_REPORT = 2 };
+
+typedef struct sgw_tr_outcome {
+    int kind;                     /* SGW_TR_SEND_DONE or SGW_TR_REPORT */
+    char id[24];                  /* our message id */
+    sgw_send_result result;       /* for a report: OK = delivered */
+    char provider_msg_id[64];
+    char error_code[48];
+    char error_message[256];
+    int64_t retry_after_ms;       /* the provider asked us to wait (0: no) */
+    int64_t started_ms, finished_ms;
+    int attempt;
+} sgw_tr_outcome;
+
+enum { SGW_TR_SUPPORTS_QUERY = 1 };
+
+struct sgw_transport_ops {
+    const char *name;          /* config group transport.<name>, metrics, providerAttempts */
+    unsigned supports;
+    sgw_err (*create)(void **conn, const sgw_cfg *cfg);
+    void (*destroy)(void *conn);
+    /* Start sending; the outcome comes from poll(). SGW_EBUSY when the
+     * adapter cannot take more now (the caller retries later). */
+    sgw_err (*submit)(void *conn, const sgw_tr_sms *sms);
+    /* Ask the provider for the delivery report of a sent message; the
+     * answer comes from poll() as SGW_TR_REPORT (if SUPPORTS_QUERY). */
+    sgw_err (*query)(void *conn, const char *id, const char *provider_msg_id, const char *to);
+    /* Finished outcomes, at most max; returns how many. now: wall ms. */
+    int (*poll)(void *conn, int64_t now_ms, sgw_tr_outcome *out, int max);
+    /* Wall ms when poll() will next have something, or -1. */
+    int64_t (*next_deadline)(void *conn);
+    /* Calls under way (submitted, outcome not yet polled). */
+    int (*inflight)(void *conn);
+};
+
+/* The registry: by name, or NULL. */
+const struct sgw_transport_ops *sgw_transport_find(const char *name);
+/* All providers, NULL-terminated. */
+const struct sgw_transport_ops *const *sgw_transport_all(void);
+
+#endif
