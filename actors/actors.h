@@ -51,6 +51,25 @@ enum {
     SGW_RES_PUBLISH = 2,  /* already stored status change: publish only; body: record */
 };
 
+/* Pipeline bodies are lists: one bus message carries a batch of items (each
+ * an encoded record or outcome), so a hop costs one nng transfer per batch,
+ * not per message. A list body is a msgpack array of bin items. */
+typedef struct sgw_list {
+    char *buf;        /* items, each a msgpack bin header + bytes */
+    size_t len, cap;
+    int n;
+} sgw_list;
+sgw_err sgw_list_add(sgw_list *l, const void *item, size_t len);
+/* Send l as the body of a message of type/code, then empty it. Nothing is
+ * sent for an empty list. */
+sgw_err sgw_list_send(const sgw_actor_env *env, nng_socket sock, sgw_msg_type type, int code,
+                      sgw_list *l, int timeout_ms);
+void sgw_list_free(sgw_list *l);
+/* Iterate a list body: *off starts at 0; returns 1 and the next item, 0 at
+ * the end or on malformed input. */
+int sgw_list_next(const void *body, size_t len, size_t *off, const void **item,
+                  size_t *ilen);
+
 /* A provider outcome on the bus (RESULT body). */
 sgw_err sgw_outcome_encode(const sgw_tr_outcome *o, const char *provider, void **out,
                            size_t *len);

@@ -15,6 +15,88 @@ const struct sgw_actor_ops *const sgw_pipeline[SGW_PIPELINE_LEN] = {
     &sgw_actor_ratelimit, &sgw_actor_sender, &sgw_actor_status,
 };
 
+sgw_err sgw_list_add(sgw_list *l, const void *item, size_t len)
+{
+    size_t need = l->len + len + 5;
+    if (need > l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *b = realloc(l->buf, cap);
+        if (!b)
+            return SGW_ENOMEM;
+        l->buf = b;
+        l->cap = cap;
+    }
+    /* bin 32 header: 0xc6 + big-endian length */
+    unsigned char *h = (unsigned char *)l->buf + l->len;
+    h[0] = 0xc6;
+    h[1] = (unsigned char)(len >> 24);
+    h[2] = (unsigned char)(len >> 16);
+    h[3] = (unsigned char)(len >> 8);
+    h[4] = (unsigned char)len;
+    memcpy(l->buf + l->len + 5, item, len);
+    l->len += len + 5;
+    l->n++;
+    return SGW_OK;
+}
+
+sgw_err sgw_list_send(const sgw_actor_env *env, nng_socket sock, sgw_msg_type type, int code,
+                      sgw_list *l, int timeout_ms)
+{
+    if (l->n == 0)
+        return SGW_OK;
+    /* array 32 header in front of the items */
+    size_t total = l->len + 5;
+    char *body = malloc(total);
+    if (!body)
+        return SGW_ENOMEM;
+    unsigned char *h = (unsigned char *)body;
+    h[0] = 0xdd;
+    h[1] = (unsigned char)((unsigned)l->n >> 24);
+    h[2] = (unsigned char)((unsigned)l->n >> 16);
+    h[3] = (unsigned char)((unsigned)l->n >> 8);
+    h[4] = (unsigned char)l->n;
+    memcpy(body + 5, l->buf, l->len);
+    sgw_msg m;
+    sgw_msg_init(&m, type, "");
+    m.code = code;
+    m.attempt = l->n;
+    m.body = body;
+    m.body_len = total;
+    sgw_err rv = sgw_actor_send(env, sock, &m, timeout_ms);
+    free(body);
+    l->len = 0;
+    l->n = 0;
+    return rv;
+}
+
+void sgw_list_free(sgw_list *l)
+{
+    free(l->buf);
+    memset(l, 0, sizeof *l);
+}
+
+int sgw_list_next(const void *body, size_t len, size_t *off, const void **item, size_t *ilen)
+{
+    const unsigned char *p = body;
+    if (*off == 0) {
+        if (len < 5 || p[0] != 0xdd)
+            return 0;
+        *off = 5;
+    }
+    if (*off + 5 > len || p[*off] != 0xc6)
+        return 0;
+    size_t n = (size_t)p[*off + 1] << 24 | (size_t)p[*off + 2] << 16 |
+               (size_t)p[*off + 3] << 8 | p[*off + 4];
+    if (n > len - *off - 5)
+        return 0;
+    *item = p + *off + 5;
+    *ilen = n;
+    *off += 5 + n;
+    return 1;
+}
+
 static void pk_s(msgpack_packer *pk, const char *s)
 {
     size_t n = strlen(s);

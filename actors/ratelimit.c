@@ -46,6 +46,7 @@ typedef struct ratelimit {
     int64_t *delay_due;
     int ndelay, cap;
     const char **ids;
+    sgw_list out;
 } ratelimit;
 
 static sgw_err ratelimit_init(void *st, const sgw_actor_env *env)
@@ -113,48 +114,68 @@ static int ratelimit_mutate(sgw_sms *m, void *ctx, int i)
     return 1;
 }
 
+/* Put the delayed messages in the schedule, in one write. */
+static void ratelimit_store_delays(ratelimit *self)
+{
+    if (!self->ndelay)
+        return;
+    for (int i = 0; i < self->ndelay; i++)
+        self->ids[i] = self->delay_ids[i];
+    if (sgw_store_sms_update(self->app->store, self->ids, self->ndelay, ratelimit_mutate, self,
+                             NULL) != SGW_OK)
+        sgw_log(SGW_LOG_ERROR, "ratelimit", "could not store %d delays: their leases "
+                "bring them back", self->ndelay);
+    self->ndelay = 0;
+}
+
+/* Decide for one record (an item of a DISPATCH list). */
+static void ratelimit_one(ratelimit *self, const void *item, size_t len, int64_t now)
+{
+    sgw_sms rec;
+    if (sgw_sms_decode(item, len, &rec) != SGW_OK) {
+        sgw_log(SGW_LOG_WARN, "ratelimit", "undecodable record dropped (its lease brings "
+                "it back)");
+        return;
+    }
+    int pass = 1;
+    if (!rec.test) {
+        from_window *w = window_of(self, rec.from);
+        if (w && (now < w->backlog_until || !window_take(self, w, now))) {
+            pass = 0;
+            int64_t due = now + self->delay_ms;
+            if (due <= w->backlog_until)
+                due = w->backlog_until + 1;
+            w->backlog_until = due;
+            if (self->ndelay == self->cap)
+                ratelimit_store_delays(self);
+            snprintf(self->delay_ids[self->ndelay], 24, "%s", rec.id);
+            self->delay_due[self->ndelay++] = due;
+        }
+    }
+    sgw_sms_clear(&rec);
+    if (pass)
+        sgw_list_add(&self->out, item, len);
+}
+
 static void ratelimit_handle(void *st, const sgw_msg *msgs, int n)
 {
     ratelimit *self = st;
     int64_t now = sgw_now_ms();
     self->ndelay = 0;
     for (int i = 0; i < n; i++) {
-        const sgw_msg *m = &msgs[i];
-        if (m->type != SGW_MSG_DISPATCH)
+        if (msgs[i].type != SGW_MSG_DISPATCH)
             continue;
-        sgw_sms rec;
-        if (sgw_sms_decode(m->body, m->body_len, &rec) != SGW_OK) {
-            sgw_log(SGW_LOG_WARN, "ratelimit", "undecodable record for %s", m->id);
-            continue;
-        }
-        int pass = 1;
-        if (!rec.test) {
-            from_window *w = window_of(self, rec.from);
-            if (w && (now < w->backlog_until || !window_take(self, w, now))) {
-                pass = 0;
-                int64_t due = now + self->delay_ms;
-                if (due <= w->backlog_until)
-                    due = w->backlog_until + 1;
-                w->backlog_until = due;
-                snprintf(self->delay_ids[self->ndelay], 24, "%s", rec.id);
-                self->delay_due[self->ndelay++] = due;
-            }
-        }
-        sgw_sms_clear(&rec);
-        if (pass) {
-            sgw_msg fwd = *m;
-            if (sgw_actor_send(self->env, self->to_sender, &fwd, 1000) != SGW_OK)
-                sgw_log(SGW_LOG_WARN, "ratelimit", "sender full: %s waits for its lease", m->id);
-        }
+        size_t off = 0, len;
+        const void *item;
+        while (sgw_list_next(msgs[i].body, msgs[i].body_len, &off, &item, &len))
+            ratelimit_one(self, item, len, now);
     }
-    if (self->ndelay) {
-        for (int i = 0; i < self->ndelay; i++)
-            self->ids[i] = self->delay_ids[i];
-        if (sgw_store_sms_update(self->app->store, self->ids, self->ndelay, ratelimit_mutate, self,
-                                 NULL) != SGW_OK)
-            sgw_log(SGW_LOG_ERROR, "ratelimit", "could not store %d delays: their leases "
-                    "bring them back", self->ndelay);
-    }
+    int passed = self->out.n;
+    if (sgw_list_send(self->env, self->to_sender, SGW_MSG_DISPATCH, 0, &self->out, 1000) !=
+        SGW_OK)
+        sgw_log(SGW_LOG_WARN, "ratelimit", "sender full: %d messages wait for their leases",
+                passed);
+    ratelimit_store_delays(self);
 }
 
 static void ratelimit_fini(void *st)
@@ -170,6 +191,7 @@ static void ratelimit_fini(void *st)
     free(self->delay_ids);
     free(self->delay_due);
     free(self->ids);
+    sgw_list_free(&self->out);
 }
 
 const struct sgw_actor_ops sgw_actor_ratelimit = {

@@ -48,6 +48,7 @@ typedef struct scheduler {
     sgw_sms *out;  /* records to dispatch after the store write */
     int *action;   /* per entry: 0 none, 1 dispatch, 2 check, 3 publish+dispatch */
     const char **ids;
+    sgw_list dispatch, check, publish;
 } scheduler;
 
 static sgw_err scheduler_init(void *st, const sgw_actor_env *env)
@@ -138,24 +139,23 @@ static int scheduler_mutate(sgw_sms *m, void *ctx, int i)
     return 1;
 }
 
-static void scheduler_send_record(scheduler *self, nng_socket sock, sgw_msg_type type,
-                                  int code, const sgw_sms *rec)
+static void scheduler_add(sgw_list *l, const sgw_sms *rec)
 {
     void *buf;
     size_t len;
-    if (sgw_sms_encode(rec, &buf, &len) != SGW_OK)
-        return;
-    sgw_msg d;
-    sgw_msg_init(&d, type, rec->id);
-    snprintf(d.tenant, sizeof d.tenant, "%s", rec->tenant);
-    snprintf(d.app, sizeof d.app, "%s", rec->app);
-    d.code = code;
-    d.body = buf;
-    d.body_len = len;
-    if (sgw_actor_send(self->env, sock, &d, 1000) != SGW_OK)
-        sgw_log(SGW_LOG_WARN, "scheduler", "%s for %s not sent (queue full): retried later",
-                sgw_msg_type_name(type), rec->id);
-    free(buf);
+    if (sgw_sms_encode(rec, &buf, &len) == SGW_OK) {
+        sgw_list_add(l, buf, len);
+        free(buf);
+    }
+}
+
+static void scheduler_flush(scheduler *self, nng_socket sock, sgw_msg_type type, int code,
+                            sgw_list *l)
+{
+    int n = l->n;
+    if (sgw_list_send(self->env, sock, type, code, l, 1000) != SGW_OK)
+        sgw_log(SGW_LOG_WARN, "scheduler", "%d %s not sent (queue full): retried later", n,
+                sgw_msg_type_name(type));
 }
 
 /* Fire the collected entries: one store write, then the messages. */
@@ -163,8 +163,8 @@ static void scheduler_fire(scheduler *self)
 {
     for (int i = 0; i < self->ndue; i++)
         self->ids[i] = self->due[i].id;
-    if (sgw_store_sms_update(self->app->store, self->ids, self->ndue, scheduler_mutate, self, NULL) !=
-        SGW_OK) {
+    if (sgw_store_sms_update(self->app->store, self->ids, self->ndue, scheduler_mutate, self,
+                             NULL) != SGW_OK) {
         sgw_log(SGW_LOG_ERROR, "scheduler", "store update failed; retrying next tick");
         return;
     }
@@ -172,18 +172,21 @@ static void scheduler_fire(scheduler *self)
         const sgw_sms *rec = &self->out[i];
         switch (self->action[i]) {
         case 3:
-            scheduler_send_record(self, self->to_status, SGW_MSG_RESULT, SGW_RES_PUBLISH, rec);
+            scheduler_add(&self->publish, rec);
             /* fallthrough */
         case 1:
-            scheduler_send_record(self, self->to_ratelimit, SGW_MSG_DISPATCH, 0, rec);
+            scheduler_add(&self->dispatch, rec);
             break;
         case 2:
-            scheduler_send_record(self, self->to_sender, SGW_MSG_CHECK, 0, rec);
+            scheduler_add(&self->check, rec);
             break;
         }
         self->action[i] = 0;
         sgw_sms_clear(&self->out[i]);
     }
+    scheduler_flush(self, self->to_status, SGW_MSG_RESULT, SGW_RES_PUBLISH, &self->publish);
+    scheduler_flush(self, self->to_ratelimit, SGW_MSG_DISPATCH, 0, &self->dispatch);
+    scheduler_flush(self, self->to_sender, SGW_MSG_CHECK, 0, &self->check);
 }
 
 static void collect_recovery(void *ctx, const char *id, int64_t due, int kind)
@@ -230,6 +233,9 @@ static void scheduler_fini(void *st)
     free(self->out);
     free(self->action);
     free(self->ids);
+    sgw_list_free(&self->dispatch);
+    sgw_list_free(&self->check);
+    sgw_list_free(&self->publish);
 }
 
 const struct sgw_actor_ops sgw_actor_scheduler = {

@@ -4,7 +4,8 @@
  * Inputs:  DISPATCH (from ratelimit): a message to send; CHECK (from the
  *          scheduler): ask its provider for a delivery report.
  * Outputs: RESULT to status: PUBLISH for `sending`, OUTCOME for every
- *          provider answer (send results and delivery reports).
+ *          provider answer (send results and delivery reports); each a
+ *          list, one bus message per batch.
  * Order:   a batch of messages is first marked `sending` in ONE durable
  *          store write, and only then handed to providers, so a message a
  *          provider may have received is never seen as merely `queued`.
@@ -43,7 +44,7 @@ typedef struct sender {
     sgw_tr_outcome *outcomes;
     char (*idbuf)[24];
     const char **ids;
-    int *idx;
+    sgw_list outcome_list, publish_list;
 } sender;
 
 static sgw_err sender_init(void *st, const sgw_actor_env *env)
@@ -59,8 +60,7 @@ static sgw_err sender_init(void *st, const sgw_actor_env *env)
     self->outcomes = calloc(256, sizeof *self->outcomes);
     self->idbuf = calloc((size_t)self->cap, sizeof *self->idbuf);
     self->ids = calloc((size_t)self->cap, sizeof *self->ids);
-    self->idx = calloc((size_t)self->cap, sizeof *self->idx);
-    if (!self->recs || !self->go || !self->outcomes || !self->idbuf || !self->ids || !self->idx)
+    if (!self->recs || !self->go || !self->outcomes || !self->idbuf || !self->ids)
         return SGW_ENOMEM;
     const struct sgw_transport_ops *const *all = sgw_transport_all();
     for (int i = 0; all[i] && i < SENDER_MAX_PROVIDERS; i++) {
@@ -87,38 +87,41 @@ static int sender_provider(sender *self, const char *name)
     return -1;
 }
 
-static void sender_emit(sender *self, const sgw_tr_outcome *o, const char *provider,
-                        const char *tenant, const char *app)
+/* Outcomes and publications are gathered in lists and sent to status once
+ * per handle/tick (sender_flush): one bus transfer per batch. */
+static void sender_emit(sender *self, const sgw_tr_outcome *o, const char *provider)
 {
     void *buf;
     size_t len;
     if (sgw_outcome_encode(o, provider, &buf, &len) != SGW_OK)
         return;
-    sgw_msg r;
-    sgw_msg_init(&r, SGW_MSG_RESULT, o->id);
-    snprintf(r.tenant, sizeof r.tenant, "%s", tenant ? tenant : "");
-    snprintf(r.app, sizeof r.app, "%s", app ? app : "");
-    r.code = SGW_RES_OUTCOME;
-    r.attempt = o->attempt;
-    r.body = buf;
-    r.body_len = len;
-    /* status must hear every outcome: wait for room as long as it takes */
-    if (sgw_actor_send(self->env, self->to_status, &r, -1) != SGW_OK)
-        sgw_log(SGW_LOG_ERROR, "sender", "outcome of %s lost (status closed); the schedule "
-                "brings the message back", o->id);
+    sgw_list_add(&self->outcome_list, buf, len);
     free(buf);
 }
 
-static void sender_fail(sender *self, const sgw_sms *rec, const char *provider, const char *code,
-                        const char *text)
+static void sender_flush(sender *self)
 {
-    sgw_tr_outcome o = { .kind = SGW_TR_SEND_DONE, .result = SGW_SEND_PERMANENT,
+    /* `sending` first: a message's events are published in order. Status
+     * must hear every outcome: wait for room as long as it takes. */
+    sgw_list_send(self->env, self->to_status, SGW_MSG_RESULT, SGW_RES_PUBLISH,
+                  &self->publish_list, -1);
+    int n = self->outcome_list.n;
+    if (sgw_list_send(self->env, self->to_status, SGW_MSG_RESULT, SGW_RES_OUTCOME,
+                      &self->outcome_list, -1) != SGW_OK)
+        sgw_log(SGW_LOG_ERROR, "sender", "%d outcomes lost (status closed); the schedule "
+                "brings their messages back", n);
+}
+
+static void sender_fail(sender *self, const sgw_sms *rec, const char *provider, const char *code,
+                        const char *text, sgw_send_result result)
+{
+    sgw_tr_outcome o = { .kind = SGW_TR_SEND_DONE, .result = result,
                          .attempt = rec->nattempts + 1 };
     snprintf(o.id, sizeof o.id, "%s", rec->id);
     snprintf(o.error_code, sizeof o.error_code, "%s", code);
     snprintf(o.error_message, sizeof o.error_message, "%s", text);
     o.started_ms = o.finished_ms = sgw_now_ms();
-    sender_emit(self, &o, provider, rec->tenant, rec->app);
+    sender_emit(self, &o, provider);
 }
 
 static int sender_mark_sending(sgw_sms *m, void *ctx, int i)
@@ -140,36 +143,13 @@ static void sender_publish(sender *self, const sgw_sms *rec)
     size_t len;
     if (sgw_sms_encode(rec, &buf, &len) != SGW_OK)
         return;
-    sgw_msg r;
-    sgw_msg_init(&r, SGW_MSG_RESULT, rec->id);
-    r.code = SGW_RES_PUBLISH;
-    r.body = buf;
-    r.body_len = len;
-    sgw_actor_send(self->env, self->to_status, &r, -1);
+    sgw_list_add(&self->publish_list, buf, len);
     free(buf);
 }
 
-static void sender_dispatch(sender *self, const sgw_msg *msgs, const int *idx, int n)
+/* Send the k records gathered in recs[]. */
+static void sender_dispatch(sender *self, int k)
 {
-    int k = 0;
-    for (int j = 0; j < n; j++) {
-        const sgw_msg *m = &msgs[idx[j]];
-        sgw_sms rec;
-        if (sgw_sms_decode(m->body, m->body_len, &rec) != SGW_OK)
-            continue;
-        int active = sgw_store_tenant_active(self->app->store, rec.tenant);
-        if (active != 1) {
-            sender_fail(self, &rec, "", "tenant_inactive", "Tenant suspended or inactive");
-            sgw_sms_clear(&rec);
-            continue;
-        }
-        sgw_sms_clear(&self->recs[k]);
-        self->recs[k] = rec;
-        /* the mutator rewrites recs[]: keep the ids apart */
-        snprintf(self->idbuf[k], sizeof self->idbuf[k], "%s", rec.id);
-        self->ids[k] = self->idbuf[k];
-        k++;
-    }
     if (k == 0)
         return;
     if (sgw_store_sms_update(self->app->store, self->ids, k, sender_mark_sending, self, NULL) !=
@@ -187,30 +167,48 @@ static void sender_dispatch(sender *self, const sgw_msg *msgs, const int *idx, i
         if (p < 0) {
             char why[96];
             snprintf(why, sizeof why, "Provider %s is not available", self->live_route);
-            sender_fail(self, rec, self->live_route, "provider_unavailable", why);
+            sender_fail(self, rec, self->live_route, "provider_unavailable", why,
+                        SGW_SEND_PERMANENT);
             continue;
         }
         sgw_tr_sms s = { .id = rec->id, .tenant = rec->tenant, .to = rec->to,
                          .from = rec->from, .body = rec->body,
                          .attempt = rec->nattempts + 1, .test = rec->test };
-        sgw_err rv = self->ops[p]->submit(self->conn[p], &s);
-        if (rv != SGW_OK) {
-            sgw_tr_outcome o = { .kind = SGW_TR_SEND_DONE, .result = SGW_SEND_RETRY,
-                                 .attempt = s.attempt };
-            snprintf(o.id, sizeof o.id, "%s", rec->id);
-            snprintf(o.error_code, sizeof o.error_code, "provider_busy");
-            snprintf(o.error_message, sizeof o.error_message, "%s could not take the message",
-                     self->ops[p]->name);
-            o.started_ms = o.finished_ms = sgw_now_ms();
-            sender_emit(self, &o, self->ops[p]->name, rec->tenant, rec->app);
+        if (self->ops[p]->submit(self->conn[p], &s) != SGW_OK) {
+            char why[96];
+            snprintf(why, sizeof why, "%s could not take the message", self->ops[p]->name);
+            sender_fail(self, rec, self->ops[p]->name, "provider_busy", why, SGW_SEND_RETRY);
         }
     }
 }
 
-static void sender_check(sender *self, const sgw_msg *m)
+/* One record of a DISPATCH list: checked, then gathered at recs[*k]. */
+static void sender_take(sender *self, const void *item, size_t len, int *k)
 {
     sgw_sms rec;
-    if (sgw_sms_decode(m->body, m->body_len, &rec) != SGW_OK)
+    if (sgw_sms_decode(item, len, &rec) != SGW_OK)
+        return;
+    if (sgw_store_tenant_active(self->app->store, rec.tenant) != 1) {
+        sender_fail(self, &rec, "", "tenant_inactive", "Tenant suspended or inactive",
+                    SGW_SEND_PERMANENT);
+        sgw_sms_clear(&rec);
+        return;
+    }
+    sgw_sms_clear(&self->recs[*k]);
+    self->recs[*k] = rec;
+    /* the mutator rewrites recs[]: keep the ids apart */
+    snprintf(self->idbuf[*k], sizeof self->idbuf[*k], "%s", rec.id);
+    self->ids[*k] = self->idbuf[*k];
+    if (++*k == self->cap) {
+        sender_dispatch(self, *k);
+        *k = 0;
+    }
+}
+
+static void sender_check(sender *self, const void *item, size_t len)
+{
+    sgw_sms rec;
+    if (sgw_sms_decode(item, len, &rec) != SGW_OK)
         return;
     int p = sender_provider(self, rec.provider[0] ? rec.provider : "sim");
     if (p >= 0 && (self->ops[p]->supports & SGW_TR_SUPPORTS_QUERY))
@@ -221,21 +219,20 @@ static void sender_check(sender *self, const sgw_msg *m)
 static void sender_handle(void *st, const sgw_msg *msgs, int n)
 {
     sender *self = st;
-    int *idx = self->idx;
-    int nd = 0;
+    int k = 0;
     for (int i = 0; i < n; i++) {
+        size_t off = 0, len;
+        const void *item;
         if (msgs[i].type == SGW_MSG_DISPATCH) {
-            idx[nd++] = i;
-            if (nd == self->cap) {
-                sender_dispatch(self, msgs, idx, nd);
-                nd = 0;
-            }
+            while (sgw_list_next(msgs[i].body, msgs[i].body_len, &off, &item, &len))
+                sender_take(self, item, len, &k);
         } else if (msgs[i].type == SGW_MSG_CHECK) {
-            sender_check(self, &msgs[i]);
+            while (sgw_list_next(msgs[i].body, msgs[i].body_len, &off, &item, &len))
+                sender_check(self, item, len);
         }
     }
-    if (nd)
-        sender_dispatch(self, msgs, idx, nd);
+    sender_dispatch(self, k);
+    sender_flush(self);
 }
 
 static int64_t sender_tick(void *st, int64_t now_mono)
@@ -246,7 +243,8 @@ static int64_t sender_tick(void *st, int64_t now_mono)
         int got;
         while ((got = self->ops[p]->poll(self->conn[p], now, self->outcomes, 256)) > 0)
             for (int i = 0; i < got; i++)
-                sender_emit(self, &self->outcomes[i], self->ops[p]->name, NULL, NULL);
+                sender_emit(self, &self->outcomes[i], self->ops[p]->name);
+        sender_flush(self);
         int64_t d = self->ops[p]->next_deadline(self->conn[p]);
         if (d >= 0 && (next < 0 || d < next))
             next = d;
@@ -279,7 +277,8 @@ static void sender_fini(void *st)
     free(self->outcomes);
     free(self->idbuf);
     free(self->ids);
-    free(self->idx);
+    sgw_list_free(&self->outcome_list);
+    sgw_list_free(&self->publish_list);
 }
 
 const struct sgw_actor_ops sgw_actor_sender = {

@@ -197,21 +197,24 @@ static void status_handle(void *st, const sgw_msg *msgs, int n)
         const sgw_msg *m = &msgs[i];
         if (m->type != SGW_MSG_RESULT)
             continue;
-        if (m->code == SGW_RES_PUBLISH) {
-            sgw_sms rec;
-            if (sgw_sms_decode(m->body, m->body_len, &rec) == SGW_OK)
-                status_publish(self, &rec);
-            sgw_sms_clear(&rec);
-            continue;
-        }
-        if (sgw_outcome_decode(m->body, m->body_len, &self->oc[k], self->provider[k]) !=
-            SGW_OK) {
-            sgw_log(SGW_LOG_WARN, "status", "undecodable outcome for %s", m->id);
-            continue;
-        }
-        if (++k == self->cap) {
-            status_flush(self, k);
-            k = 0;
+        size_t off = 0, len;
+        const void *item;
+        while (sgw_list_next(m->body, m->body_len, &off, &item, &len)) {
+            if (m->code == SGW_RES_PUBLISH) {
+                sgw_sms rec;
+                if (sgw_sms_decode(item, len, &rec) == SGW_OK)
+                    status_publish(self, &rec);
+                sgw_sms_clear(&rec);
+                continue;
+            }
+            if (sgw_outcome_decode(item, len, &self->oc[k], self->provider[k]) != SGW_OK) {
+                sgw_log(SGW_LOG_WARN, "status", "undecodable outcome dropped");
+                continue;
+            }
+            if (++k == self->cap) {
+                status_flush(self, k);
+                k = 0;
+            }
         }
     }
     status_flush(self, k);

@@ -39,6 +39,7 @@ typedef struct validator {
     sgw_sms **ptrs;
     int *req_of; /* recs[i] answers msgs[req_of[i]] */
     int cap;
+    sgw_list dispatch;
 } validator;
 
 static sgw_err validator_init(void *st, const sgw_actor_env *env)
@@ -297,19 +298,14 @@ static void validator_handle(void *st, const sgw_msg *msgs, int n)
             void *buf;
             size_t len;
             if (sgw_sms_encode(rec, &buf, &len) == SGW_OK) {
-                sgw_msg d;
-                sgw_msg_init(&d, SGW_MSG_DISPATCH, rec->id);
-                snprintf(d.tenant, sizeof d.tenant, "%s", rec->tenant);
-                snprintf(d.app, sizeof d.app, "%s", rec->app);
-                d.body = buf;
-                d.body_len = len;
-                /* if the scheduler is full, the lease brings it back later */
-                sgw_actor_send(self->env, self->to_scheduler, &d, 1000);
+                sgw_list_add(&self->dispatch, buf, len);
                 free(buf);
             }
         }
         sgw_sms_clear(rec);
     }
+    /* if the scheduler is full, the leases bring them back later */
+    sgw_list_send(self->env, self->to_scheduler, SGW_MSG_DISPATCH, 0, &self->dispatch, 1000);
 }
 
 static void validator_fini(void *st)
@@ -318,6 +314,7 @@ static void validator_fini(void *st)
     free(self->recs);
     free(self->ptrs);
     free(self->req_of);
+    sgw_list_free(&self->dispatch);
 }
 
 const struct sgw_actor_ops sgw_actor_validator = {

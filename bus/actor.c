@@ -31,6 +31,7 @@ struct sgw_actor {
     const sgw_cfg *cfg;
     int nthreads;
     int batch_max;
+    int64_t linger_us;
     actor_thread *threads;
     nng_socket inputs[ACTOR_MAX_INPUTS];
     int input_raw[ACTOR_MAX_INPUTS];
@@ -284,6 +285,31 @@ static int actor_wait(sgw_actor *a, int timeout_ms, int with_wake)
     return poll(pfd, (nfds_t)n, timeout_ms);
 }
 
+/* Batch linger: having some messages, wait up to linger_us for more before
+ * handling them, so one costly step (a store fsync) serves a larger batch. */
+static int actor_linger(sgw_actor *a, sgw_msg *msgs, nng_msg **raw, int max)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int n = 0;
+    while (n < max) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t left_ns = a->linger_us * 1000 - ((now.tv_sec - start.tv_sec) * 1000000000LL +
+                                                 (now.tv_nsec - start.tv_nsec));
+        if (left_ns <= 0)
+            break;
+        struct pollfd pfd[ACTOR_MAX_INPUTS];
+        int ninputs = atomic_load(&a->ninputs);
+        for (int i = 0; i < ninputs; i++)
+            pfd[i] = (struct pollfd){ .fd = a->input_fd[i], .events = POLLIN };
+        struct timespec to = { left_ns / 1000000000LL, left_ns % 1000000000LL };
+        if (ppoll(pfd, (nfds_t)ninputs, &to, NULL) <= 0)
+            break;
+        n += actor_collect(a, msgs + n, raw + n, max - n);
+    }
+    return n;
+}
+
 static void *actor_main(void *arg)
 {
     actor_thread *t = arg;
@@ -317,6 +343,8 @@ static void *actor_main(void *arg)
             now = sgw_mono_ms();
         }
         int n = actor_collect(a, msgs, raw, a->batch_max);
+        if (n > 0 && n < a->batch_max && a->linger_us > 0)
+            n += actor_linger(a, msgs + n, raw + n, a->batch_max - n);
         if (n > 0) {
             actor_handle(a, t->state, msgs, raw, n);
             continue;
@@ -365,6 +393,7 @@ sgw_err sgw_actor_start(const struct sgw_actor_ops *ops, const sgw_cfg *cfg, voi
     a->cfg = cfg;
     a->nthreads = (int)actor_cfg(cfg, ops->name, "threads", 1);
     a->batch_max = (int)actor_cfg(cfg, ops->name, "batch_max", 64);
+    a->linger_us = actor_cfg(cfg, ops->name, "linger_us", 0);
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->cond, NULL);
     a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -77,6 +77,12 @@ void h_metrics(sgw_req *r)
         mb_printf(&b, "smsgw_actor_messages_total{actor=\"%s\",dir=\"out\"} %llu\n", n,
                   (unsigned long long)atomic_load(&s->out));
     }
+    mb_printf(&b, "# HELP smsgw_actor_batches_total Batches an actor handled (mean batch size "
+                  "= in / batches).\n# TYPE smsgw_actor_batches_total counter\n");
+    for (int i = 0; i < d->nactors; i++)
+        mb_printf(&b, "smsgw_actor_batches_total{actor=\"%s\"} %llu\n",
+                  sgw_actor_name(d->actors[i]),
+                  (unsigned long long)atomic_load(&sgw_actor_get_stats(d->actors[i])->batches));
     mb_printf(&b, "# HELP smsgw_actor_bus_latency_ms Time from a message's send to its "
                   "handling.\n# TYPE smsgw_actor_bus_latency_ms histogram\n");
     for (int i = 0; i < d->nactors; i++) {

@@ -31,6 +31,8 @@ struct sgw_store {
     rocksdb_writeoptions_t *wopts;
     rocksdb_readoptions_t *ropts;
     int sync_policy; /* 0 always, 1 batch, 2 none */
+    int sync_updates;
+    rocksdb_writeoptions_t *wopts_nosync;
     int64_t sync_interval_ms;
     pthread_t syncer;
     int syncer_running;
@@ -105,6 +107,7 @@ sgw_err sgw_store_open(const char *dir, const sgw_cfg *cfg, sgw_store **out, cha
     const char *sync = sgw_cfg_str(cfg, "store.sync");
     s->sync_policy = strcmp(sync, "always") == 0 ? 0 : strcmp(sync, "batch") == 0 ? 1 : 2;
     s->sync_interval_ms = sgw_cfg_int(cfg, "store.sync_interval_ms");
+    s->sync_updates = s->sync_policy == 0 && sgw_cfg_bool(cfg, "store.sync_updates");
     if (s->sync_interval_ms <= 0)
         s->sync_interval_ms = 200;
     for (int i = 0; i < STRIPES; i++)
@@ -144,8 +147,11 @@ sgw_err sgw_store_open(const char *dir, const sgw_cfg *cfg, sgw_store **out, cha
     }
     s->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(s->wopts, s->sync_policy == 0);
+    s->wopts_nosync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->wopts_nosync, 0);
     s->ropts = rocksdb_readoptions_create();
-    if (s->sync_policy == 1 && pthread_create(&s->syncer, NULL, store_syncer, s) == 0)
+    /* the background sync serves "batch", and "always" with unsynced updates */
+    if ((s->sync_policy == 1 || (s->sync_policy == 0 && !s->sync_updates)) && pthread_create(&s->syncer, NULL, store_syncer, s) == 0)
         s->syncer_running = 1;
     *out = s;
     return SGW_OK;
@@ -184,6 +190,8 @@ void sgw_store_close(sgw_store **sp)
         rocksdb_options_destroy(s->opts);
     if (s->wopts)
         rocksdb_writeoptions_destroy(s->wopts);
+    if (s->wopts_nosync)
+        rocksdb_writeoptions_destroy(s->wopts_nosync);
     if (s->ropts)
         rocksdb_readoptions_destroy(s->ropts);
     for (int i = 0; i < STRIPES; i++)
@@ -192,12 +200,13 @@ void sgw_store_close(sgw_store **sp)
     *sp = NULL;
 }
 
-static sgw_err store_write(sgw_store *s, rocksdb_writebatch_t *wb, int records)
+/* update != 0: a status change after acceptance (store.sync_updates) */
+static sgw_err store_write(sgw_store *s, rocksdb_writebatch_t *wb, int records, int update)
 {
     char *err = NULL;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    rocksdb_write(s->db, s->wopts, wb, &err);
+    rocksdb_write(s->db, update && !s->sync_updates ? s->wopts_nosync : s->wopts, wb, &err);
     clock_gettime(CLOCK_MONOTONIC, &b);
     if (err)
         return store_fail("write", err);
@@ -280,7 +289,7 @@ sgw_err sgw_store_sms_insert(sgw_store *s, sgw_sms *const *v, int n)
         put_sched(wb, s, m);
     }
     if (rv == SGW_OK)
-        rv = store_write(s, wb, n);
+        rv = store_write(s, wb, n, 0);
     rocksdb_writebatch_destroy(wb);
     return rv;
 }
@@ -386,7 +395,7 @@ sgw_err sgw_store_sms_update(sgw_store *s, const char *const *ids, int n, sgw_sm
         writes++;
     }
     if (writes)
-        rv = store_write(s, wb, writes);
+        rv = store_write(s, wb, writes, 1);
 out:
     for (int i = 0; recs && i < n; i++)
         sgw_sms_clear(&recs[i]);
@@ -569,7 +578,7 @@ sgw_err sgw_store_docs_write(sgw_store *s, const sgw_doc_op *ops, int n)
         else
             rocksdb_writebatch_delete_cf(wb, cf, ops[i].id, strlen(ops[i].id));
     }
-    sgw_err rv = store_write(s, wb, n);
+    sgw_err rv = store_write(s, wb, n, 0);
     rocksdb_writebatch_destroy(wb);
     return rv;
 }

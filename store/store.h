@@ -9,10 +9,13 @@
  *             kept equal to each record's (due_ms, due_kind) by this module
  *   tenants, apps, keys   id -> JSON document (keys: sha256(api key) hex)
  *
- * Durability: with sync "always" every write returns after its WAL fsync
- * (RocksDB joins concurrent writers into one group commit); "batch" syncs
- * the WAL every store.sync_interval_ms from a background thread; "none"
- * leaves it to the OS.
+ * Durability: with sync "always" every insert and document write returns
+ * after its WAL fsync (RocksDB joins concurrent writers into one group
+ * commit); updates of existing records (status changes) are fsynced too
+ * only with store.sync_updates, else written to the WAL at once and synced
+ * every store.sync_interval_ms. "batch" syncs the WAL every
+ * sync_interval_ms from a background thread; "none" leaves it to the OS.
+ * Every write reaches the WAL before it returns, so all survive kill -9.
  *
  * Thread-safety: every function may be called from any thread. Updates of
  * existing records take striped locks (ordered, so batches never deadlock)
