@@ -2,19 +2,25 @@
  * actors/ratelimit.c — the per-sending-number limit (SPEC section 4):
  * at most limits.from_per_window messages per `from` in any
  * limits.from_window_s seconds (a sliding window). Excess is never refused:
- * the message stays queued and waits from_retry_delay_ms in the schedule,
- * then comes back through the scheduler.
+ * the message stays queued and waits in the schedule, then comes back
+ * through the scheduler.
  *
- * Input:   DISPATCH (from the scheduler). Output: DISPATCH to the sender.
- * Order:   per `from`, messages leave in the order they came: once one is
- *          delayed, every later one for that number is delayed behind it
- *          (each a millisecond later in the schedule) until the backlog
- *          has passed.
+ * Input:   DISPATCH lists (from the scheduler). Output: DISPATCH lists to
+ *          the sender.
+ * Slots:   each message of a number is given, in arrival order, the
+ *          earliest send time (slot) the window allows, counting slots
+ *          already given (which may lie in the future). A message whose
+ *          slot is now passes; one that must wait waits at least
+ *          from_retry_delay_ms, in the schedule, and when it comes back it
+ *          passes on the slot it holds (it is not counted twice). Slots
+ *          never go backwards, so a number's messages leave in the order
+ *          they came.
  * Test keys never reach a carrier, so no carrier's number limit applies to
  *          them: they pass straight through.
- * State:   per number, a ring of the last N send times and the due time of
- *          its last delayed message. Lost at restart, which only means a
- *          number may send one window's worth again after a restart.
+ * State:   per number, a ring of its last N slots; the ids holding future
+ *          slots. Lost at a restart: returning messages then take new
+ *          slots, so a number may send one window's worth early after a
+ *          restart, never more.
  * Threads: one (the windows are per thread).
  */
 #include <stdlib.h>
@@ -24,11 +30,16 @@
 #include "bus/log.h"
 #include "bus/util.h"
 
+typedef struct held_slot {
+    char id[24];
+    struct held_slot *next;
+} held_slot;
+
 typedef struct from_window {
     char from[24];
-    int64_t *ring;         /* the last n send times (wall ms) */
+    int64_t *ring;         /* the last n slots (wall ms), oldest at head */
     int head, count;
-    int64_t backlog_until; /* due time of the last message delayed */
+    int64_t last_slot;
     struct from_window *next;
 } from_window;
 
@@ -41,6 +52,7 @@ typedef struct ratelimit {
     int per_window;
     int64_t window_ms, delay_ms;
     from_window *buckets[RL_BUCKETS];
+    held_slot *held[RL_BUCKETS];   /* ids waiting in the schedule for their slot */
     /* per batch: delayed records */
     char (*delay_ids)[24];
     int64_t *delay_due;
@@ -88,20 +100,60 @@ static from_window *window_of(ratelimit *self, const char *from)
     return w;
 }
 
-/* May this number send now? If yes, the send is counted. */
-static int window_take(ratelimit *self, from_window *w, int64_t now)
+static unsigned rl_hash(const char *v)
 {
-    if (w->count == self->per_window) {
-        int64_t oldest = w->ring[w->head]; /* the ring is full: head is the oldest */
-        if (now - oldest < self->window_ms)
-            return 0;
-        w->ring[w->head] = now;
-        w->head = (w->head + 1) % self->per_window;
-        return 1;
+    unsigned h = 2166136261u;
+    for (; *v; v++)
+        h = (h ^ (unsigned char)*v) * 16777619u;
+    return h % RL_BUCKETS;
+}
+
+/* Remove id from the held set; 1 if it was there. */
+static int held_take(ratelimit *self, const char *id)
+{
+    for (held_slot **p = &self->held[rl_hash(id)]; *p; p = &(*p)->next) {
+        if (strcmp((*p)->id, id) == 0) {
+            held_slot *h = *p;
+            *p = h->next;
+            free(h);
+            return 1;
+        }
     }
-    w->ring[(w->head + w->count) % self->per_window] = now;
-    w->count++;
-    return 1;
+    return 0;
+}
+
+static void held_put(ratelimit *self, const char *id)
+{
+    held_slot *h = calloc(1, sizeof *h);
+    if (!h)
+        return; /* then it takes a new slot when it comes back */
+    snprintf(h->id, sizeof h->id, "%s", id);
+    unsigned b = rl_hash(id);
+    h->next = self->held[b];
+    self->held[b] = h;
+}
+
+/* Give the next message of this number its slot (wall ms): now if the
+ * window allows, else when it does, but at least from_retry_delay_ms away. */
+static int64_t window_slot(ratelimit *self, from_window *w, int64_t now)
+{
+    int64_t slot = now > w->last_slot ? now : w->last_slot;
+    if (w->count == self->per_window) {
+        int64_t free_at = w->ring[w->head] + self->window_ms; /* the oldest leaves */
+        if (free_at > slot)
+            slot = free_at;
+    }
+    if (slot > now && slot < now + self->delay_ms)
+        slot = now + self->delay_ms;
+    if (w->count == self->per_window) {
+        w->ring[w->head] = slot;
+        w->head = (w->head + 1) % self->per_window;
+    } else {
+        w->ring[(w->head + w->count) % self->per_window] = slot;
+        w->count++;
+    }
+    w->last_slot = slot;
+    return slot;
 }
 
 static int ratelimit_mutate(sgw_sms *m, void *ctx, int i)
@@ -138,18 +190,16 @@ static void ratelimit_one(ratelimit *self, const void *item, size_t len, int64_t
         return;
     }
     int pass = 1;
-    if (!rec.test) {
+    if (!rec.test && !held_take(self, rec.id)) {
         from_window *w = window_of(self, rec.from);
-        if (w && (now < w->backlog_until || !window_take(self, w, now))) {
+        int64_t slot = w ? window_slot(self, w, now) : now;
+        if (slot > now) {
             pass = 0;
-            int64_t due = now + self->delay_ms;
-            if (due <= w->backlog_until)
-                due = w->backlog_until + 1;
-            w->backlog_until = due;
             if (self->ndelay == self->cap)
                 ratelimit_store_delays(self);
+            held_put(self, rec.id);
             snprintf(self->delay_ids[self->ndelay], 24, "%s", rec.id);
-            self->delay_due[self->ndelay++] = due;
+            self->delay_due[self->ndelay++] = slot;
         }
     }
     sgw_sms_clear(&rec);
@@ -186,6 +236,10 @@ static void ratelimit_fini(void *st)
             nx = w->next;
             free(w->ring);
             free(w);
+        }
+        for (held_slot *h = self->held[b], *nx; h; h = nx) {
+            nx = h->next;
+            free(h);
         }
     }
     free(self->delay_ids);

@@ -12,10 +12,13 @@
  *          pipeline): if still there when due, it was lost in flight and is
  *          dispatched again; D (sent, waiting for a report): CHECK, and the
  *          next check is twice as far away.
- * Restart: entries leased before this process started (due <= boot +
- *          lease) are dispatched at once by a recovery pass over the
- *          schedule, in order, a batch per tick, so every non-terminal
- *          message resumes. The sender skips messages already terminal.
+ * Restart: a recovery pass over the schedule, in order, a batch per tick,
+ *          resumes every non-terminal message at once: entries leased
+ *          before this process started (due <= boot + lease) are dispatched
+ *          again, and messages that were waiting for a delivery report
+ *          (D entries set before boot) get a provider query, since a report
+ *          in flight at the crash may be lost. The sender skips messages
+ *          already terminal.
  * Threads: one (a second would scan the same entries).
  */
 #include <stdlib.h>
@@ -41,7 +44,7 @@ typedef struct scheduler {
     int recovering;
     int64_t rec_due;
     char rec_id[24];
-    int64_t rec_upto;
+    int64_t rec_upto, rec_lease_upto, rec_dlr_upto;
     /* per tick */
     due_entry *due;
     int ndue;
@@ -69,7 +72,11 @@ static sgw_err scheduler_init(void *st, const sgw_actor_env *env)
     if (!self->due || !self->out || !self->action || !self->ids)
         return SGW_ENOMEM;
     self->recovering = 1;
-    self->rec_upto = self->app->boot_ms + self->lease_ms - 1;
+    /* an entry made after boot is due at least lease (or dlr_check) after it */
+    self->rec_lease_upto = self->app->boot_ms + self->lease_ms - 1;
+    self->rec_dlr_upto = self->app->boot_ms + self->dlr_check_ms - 1;
+    self->rec_upto = self->rec_lease_upto > self->rec_dlr_upto ? self->rec_lease_upto
+                                                                : self->rec_dlr_upto;
     sgw_err rv = sgw_actor_connect(env, "ratelimit", &self->to_ratelimit);
     if (rv == SGW_OK)
         rv = sgw_actor_connect(env, "sender", &self->to_sender);
@@ -194,7 +201,8 @@ static void collect_recovery(void *ctx, const char *id, int64_t due, int kind)
     scheduler *self = ctx;
     snprintf(self->rec_id, sizeof self->rec_id, "%s", id);
     self->rec_due = due;
-    if (kind == SGW_DUE_LEASE)
+    if ((kind == SGW_DUE_LEASE && due <= self->rec_lease_upto) ||
+        (kind == SGW_DUE_DLR && due <= self->rec_dlr_upto))
         collect_due(ctx, id, due, kind);
 }
 
