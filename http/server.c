@@ -206,7 +206,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
             path_known = 1;
             if (strcmp(x->method, r.method) == 0) {
                 rt = x;
-                r = probe;
+                route_match(x->pattern, r.path, &r); /* params point into r itself */
                 break;
             }
         }

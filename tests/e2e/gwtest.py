@@ -63,6 +63,9 @@ class Response:
         return "<%d %s>" % (self.status, self.raw[:300])
 
 
+LIVE = []  # every Gateway made, so a failing case can show their logs
+
+
 class Gateway:
     """One smsgw process. start() waits for /readyz; kill9() and restart()
     keep the data folder."""
@@ -82,6 +85,7 @@ class Gateway:
         self.proc = None
         self.log = os.path.join(self.dir, "smsgw.log")
         self.conn = None
+        LIVE.append(self)
 
     def start(self, timeout=30):
         logf = open(self.log, "ab")
@@ -219,5 +223,9 @@ def run(cases):
             failed += 1
             print("FAIL  " + name, flush=True)
             traceback.print_exc()
+            for g in LIVE:  # the server's side of the story
+                state = "running" if g.proc and g.proc.poll() is None else "exited"
+                print("--- smsgw log (%s), last lines:\n%s---" % (state, g.log_tail(60)),
+                      flush=True)
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed or not passed else 0)
