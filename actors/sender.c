@@ -14,7 +14,12 @@
  *          (transport/registry.c); a test key always uses "sim", a live key
  *          the first provider of transport.default_route. Providers are
  *          asynchronous: tick() polls them for finished outcomes, so no
- *          thread waits per message.
+ *          thread waits per message; the sockets they wait on are polled
+ *          with the actor's inputs (fds), so an answer is handled at once.
+ * Accounts: a provider that needs the tenant's connection (RingCentral)
+ *          gets it from the store (secrets opened), cached per tenant for
+ *          ACCOUNT_CACHE_MS; a tenant without one fails the message with
+ *          "<Provider> not connected for this tenant".
  * Stop:    drain() waits until no provider call is under way, so in-flight
  *          calls finish and their outcomes reach status before exit.
  * Tenants: a message of a suspended or inactive tenant fails with
@@ -28,6 +33,16 @@
 #include "bus/util.h"
 
 #define SENDER_MAX_PROVIDERS 8
+#define ACCOUNT_CACHE_MS 1000
+#define ACCOUNT_CACHE_MAX 256
+
+typedef struct account_entry {
+    char tenant[32];
+    int provider;
+    char *json;          /* NULL: not connected (or not readable) */
+    sgw_err err;
+    int64_t version, fetched_ms;
+} account_entry;
 
 typedef struct sender {
     const sgw_actor_env *env;
@@ -45,6 +60,8 @@ typedef struct sender {
     char (*idbuf)[24];
     const char **ids;
     sgw_list outcome_list, publish_list;
+    account_entry accounts[ACCOUNT_CACHE_MAX];
+    int naccounts;
 } sender;
 
 static sgw_err sender_init(void *st, const sgw_actor_env *env)
@@ -85,6 +102,47 @@ static int sender_provider(sender *self, const char *name)
         if (strcmp(self->ops[i]->name, name) == 0)
             return i;
     return -1;
+}
+
+/* The tenant's connection to provider p (cached): SGW_OK with *json and
+ * *version, or the store's error (SGW_ENOENT: not connected). */
+static sgw_err sender_account(sender *self, const char *tenant, int p, const char **json,
+                              int64_t *version)
+{
+    int64_t now = sgw_now_ms();
+    account_entry *e = NULL, *oldest = NULL;
+    for (int i = 0; i < self->naccounts; i++) {
+        account_entry *x = &self->accounts[i];
+        if (x->provider == p && strcmp(x->tenant, tenant) == 0) {
+            e = x;
+            break;
+        }
+        if (!oldest || x->fetched_ms < oldest->fetched_ms)
+            oldest = x;
+    }
+    if (!e) {
+        e = self->naccounts < ACCOUNT_CACHE_MAX ? &self->accounts[self->naccounts++] : oldest;
+        if (e->json) {
+            memset(e->json, 0, strlen(e->json));
+            free(e->json);
+        }
+        memset(e, 0, sizeof *e);
+        snprintf(e->tenant, sizeof e->tenant, "%s", tenant);
+        e->provider = p;
+    }
+    if (!e->fetched_ms || now - e->fetched_ms > ACCOUNT_CACHE_MS) {
+        if (e->json) {
+            memset(e->json, 0, strlen(e->json));
+            free(e->json);
+            e->json = NULL;
+        }
+        e->err = sgw_store_conn_account(self->app->store, tenant, self->ops[p]->name, &e->json,
+                                        &e->version);
+        e->fetched_ms = now;
+    }
+    *json = e->json;
+    *version = e->version;
+    return e->err;
 }
 
 /* Outcomes and publications are gathered in lists and sent to status once
@@ -174,6 +232,21 @@ static void sender_dispatch(sender *self, int k)
         sgw_tr_sms s = { .id = rec->id, .tenant = rec->tenant, .to = rec->to,
                          .from = rec->from, .body = rec->body,
                          .attempt = rec->nattempts + 1, .test = rec->test };
+        if (self->ops[p]->supports & SGW_TR_NEEDS_ACCOUNT) {
+            sgw_err rv = sender_account(self, rec->tenant, p, &s.account, &s.account_version);
+            if (rv != SGW_OK) {
+                char why[160];
+                if (rv == SGW_ENOENT)
+                    snprintf(why, sizeof why, "%s not connected for this tenant",
+                             self->ops[p]->title);
+                else
+                    snprintf(why, sizeof why, "%s connection cannot be read (%s): connect "
+                             "it again", self->ops[p]->title, sgw_strerror(rv));
+                sender_fail(self, rec, self->ops[p]->name, "provider_not_connected", why,
+                            SGW_SEND_PERMANENT);
+                continue;
+            }
+        }
         if (self->ops[p]->submit(self->conn[p], &s) != SGW_OK) {
             char why[96];
             snprintf(why, sizeof why, "%s could not take the message", self->ops[p]->name);
@@ -211,10 +284,17 @@ static void sender_check(sender *self, const void *item, size_t len)
     if (sgw_sms_decode(item, len, &rec) != SGW_OK)
         return;
     int p = sender_provider(self, rec.provider[0] ? rec.provider : "sim");
-    if (p >= 0 && (self->ops[p]->supports & SGW_TR_SUPPORTS_QUERY))
-        self->ops[p]->query(self->conn[p], rec.id, rec.provider_msg_id, rec.to);
+    if (p >= 0 && (self->ops[p]->supports & SGW_TR_SUPPORTS_QUERY)) {
+        sgw_tr_sms s = { .id = rec.id, .tenant = rec.tenant, .to = rec.to, .from = rec.from,
+                         .body = rec.body, .attempt = rec.nattempts, .test = rec.test };
+        if (!(self->ops[p]->supports & SGW_TR_NEEDS_ACCOUNT) ||
+            sender_account(self, rec.tenant, p, &s.account, &s.account_version) == SGW_OK)
+            self->ops[p]->query(self->conn[p], &s, rec.provider_msg_id);
+    }
     sgw_sms_clear(&rec);
 }
+
+static int64_t sender_pump(sender *self);
 
 static void sender_handle(void *st, const sgw_msg *msgs, int n)
 {
@@ -233,11 +313,13 @@ static void sender_handle(void *st, const sgw_msg *msgs, int n)
     }
     sender_dispatch(self, k);
     sender_flush(self);
+    sender_pump(self); /* start the providers' requests now, not at the next tick */
 }
 
-static int64_t sender_tick(void *st, int64_t now_mono)
+/* Drive every provider and hand on what finished; returns the wall ms at
+ * which one next has something, or -1. */
+static int64_t sender_pump(sender *self)
 {
-    sender *self = st;
     int64_t now = sgw_now_ms(), next = -1;
     for (int p = 0; p < self->nproviders; p++) {
         int got;
@@ -249,11 +331,28 @@ static int64_t sender_tick(void *st, int64_t now_mono)
         if (d >= 0 && (next < 0 || d < next))
             next = d;
     }
+    return next;
+}
+
+static int64_t sender_tick(void *st, int64_t now_mono)
+{
+    sender *self = st;
+    int64_t now = sgw_now_ms(), next = sender_pump(self);
     /* poll at least every 50 ms: a provider may finish work without a deadline */
     int64_t wait = next < 0 ? 50 : next - now;
     if (wait > 50)
         wait = 50;
     return now_mono + (wait < 0 ? 0 : wait);
+}
+
+static int sender_fds(void *st, struct pollfd *pfd, int max)
+{
+    sender *self = st;
+    int n = 0;
+    for (int p = 0; p < self->nproviders && n < max; p++)
+        if (self->ops[p]->fds)
+            n += self->ops[p]->fds(self->conn[p], pfd + n, max - n);
+    return n;
 }
 
 static int sender_drain(void *st)
@@ -279,6 +378,11 @@ static void sender_fini(void *st)
     free(self->ids);
     sgw_list_free(&self->outcome_list);
     sgw_list_free(&self->publish_list);
+    for (int i = 0; i < self->naccounts; i++)
+        if (self->accounts[i].json) {
+            memset(self->accounts[i].json, 0, strlen(self->accounts[i].json));
+            free(self->accounts[i].json);
+        }
 }
 
 const struct sgw_actor_ops sgw_actor_sender = {
@@ -289,4 +393,5 @@ const struct sgw_actor_ops sgw_actor_sender = {
     .tick = sender_tick,
     .drain = sender_drain,
     .fini = sender_fini,
+    .fds = sender_fds,
 };

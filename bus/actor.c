@@ -274,15 +274,26 @@ static void actor_handle(sgw_actor *a, void *st, sgw_msg *msgs, nng_msg **raw, i
     atomic_fetch_add_explicit(&a->stats.batches, 1, memory_order_relaxed);
 }
 
-static int actor_wait(sgw_actor *a, int timeout_ms, int with_wake)
+#define ACTOR_MAX_EXTRA_FDS 1024
+
+/* Wait for input, the wake fd or (st != NULL) the actor's own fds. Returns
+ * poll's result, and 2 when one of the actor's own fds is ready. */
+static int actor_wait(sgw_actor *a, void *st, int timeout_ms, int with_wake)
 {
-    struct pollfd pfd[ACTOR_MAX_INPUTS + 1];
+    struct pollfd pfd[ACTOR_MAX_INPUTS + 1 + ACTOR_MAX_EXTRA_FDS];
     int n = 0, ninputs = atomic_load(&a->ninputs);
     if (with_wake)
         pfd[n++] = (struct pollfd){ .fd = a->wake_fd, .events = POLLIN };
     for (int i = 0; i < ninputs; i++)
         pfd[n++] = (struct pollfd){ .fd = a->input_fd[i], .events = POLLIN };
-    return poll(pfd, (nfds_t)n, timeout_ms);
+    int first_extra = n;
+    if (st && a->ops->fds)
+        n += a->ops->fds(st, pfd + n, ACTOR_MAX_EXTRA_FDS);
+    int rv = poll(pfd, (nfds_t)n, timeout_ms);
+    for (int i = first_extra; rv > 0 && i < n; i++)
+        if (pfd[i].revents)
+            return 2;
+    return rv;
 }
 
 /* Batch linger: having some messages, wait up to linger_us for more before
@@ -350,7 +361,9 @@ static void *actor_main(void *arg)
             continue;
         }
         int64_t wait = next_tick < 0 ? 1000 : next_tick - now;
-        actor_wait(a, (int)(wait < 0 ? 0 : wait > 1000 ? 1000 : wait), 1);
+        if (actor_wait(a, t->state, (int)(wait < 0 ? 0 : wait > 1000 ? 1000 : wait), 1) == 2 &&
+            ops->tick)
+            next_tick = 0; /* its own I/O is ready: tick now */
     }
 
     /* stop: finish what is in flight, then (if asked) what is queued */
@@ -370,7 +383,7 @@ static void *actor_main(void *arg)
                 actor_handle(a, t->state, msgs, raw, n);
                 continue;
             }
-            if (actor_wait(a, 100, 0) <= 0)
+            if (actor_wait(a, NULL, 100, 0) <= 0)
                 break;
         }
     }

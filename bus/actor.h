@@ -31,6 +31,7 @@
 #define SGW_ACTOR_H
 
 #include <nng/nng.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -64,6 +65,11 @@ struct sgw_actor_ops {
      * flight any more. May return a deadline via tick as usual. */
     int (*drain)(void *st);
     void (*fini)(void *st);
+    /* Optional: more file descriptors to wait on (at most max) besides the
+     * inputs, asked before each wait; when one is ready, tick is called at
+     * once. For actors that drive I/O of their own (the sender's
+     * providers). Returns how many it wrote. */
+    int (*fds)(void *st, struct pollfd *pfd, int max);
     /* 1: during stop, handle everything already queued before exiting */
     int drain_input;
 };

@@ -165,6 +165,7 @@ static sgw_err cfg_finish(sgw_cfg *cfg, const char *file, char *why, size_t whys
     cfg_env_override(&cfg->user, "listen", "SMSGW_LISTEN");
     cfg_env_override(&cfg->user, "data_dir", "SMSGW_DATA_DIR");
     cfg_env_override(&cfg->user, "admin_key", "SMSGW_ADMIN_KEY");
+    cfg_env_override(&cfg->user, "secret_key", "SMSGW_SECRET_KEY");
     return cfg_check_values(cfg, file, why, whysz);
 }
 

@@ -148,7 +148,7 @@ void h_tenants_list(sgw_req *r)
 }
 
 /* The tenant named in the path, if the caller may see it; else answers. */
-static json_t *tenant_visible(sgw_req *r)
+json_t *sgw_tenant_visible(sgw_req *r)
 {
     const char *id = r->param[0];
     if (!sgw_id_valid(id, "tenant_", 16)) {
@@ -165,7 +165,7 @@ static json_t *tenant_visible(sgw_req *r)
 
 void h_tenants_get(sgw_req *r)
 {
-    json_t *t = tenant_visible(r);
+    json_t *t = sgw_tenant_visible(r);
     if (t)
         sgw_reply_json(r, 200, t);
 }
@@ -174,7 +174,7 @@ void h_tenants_patch(sgw_req *r)
 {
     if (!require_admin(r))
         return;
-    json_t *t = tenant_visible(r);
+    json_t *t = sgw_tenant_visible(r);
     if (!t)
         return;
     json_t *req = sgw_req_json_object(r);
@@ -201,13 +201,14 @@ static json_t *app_public(json_t *app)
 }
 
 /* webhookUrl: https://, or http:// to loopback (development), <= 2000. */
-static int webhook_url_ok(const char *u)
+int sgw_url_ok(const char *u)
 {
     if (!u || strlen(u) > 2000)
         return 0;
     if (strncmp(u, "https://", 8) == 0)
         return u[8] != '\0';
-    return strncmp(u, "http://127.0.0.1", 16) == 0 || strncmp(u, "http://localhost", 16) == 0;
+    return strncmp(u, "http://127.0.0.1", 16) == 0 || strncmp(u, "http://localhost", 16) == 0 ||
+           strncmp(u, "http://[::1]", 12) == 0;
 }
 
 void h_apps_register(sgw_req *r)
@@ -259,7 +260,7 @@ void h_apps_register(sgw_req *r)
         sgw_reply_error(r, 400, "validation_error", "Tenant not found or not active");
         goto out;
     }
-    if (wh && !json_is_null(wh) && !webhook_url_ok(json_string_value(wh))) {
+    if (wh && !json_is_null(wh) && !sgw_url_ok(json_string_value(wh))) {
         sgw_reply_error(r, 400, "validation_error",
                         "Invalid webhookUrl: must be https:// in production, max 2000 chars");
         goto out;
@@ -381,7 +382,7 @@ void h_apps_put(sgw_req *r)
         if (json_is_null(v)) {
             json_object_set_new(app, "webhookUrl", json_null());
             json_object_del(app, "webhookSecret");
-        } else if (!webhook_url_ok(json_string_value(v))) {
+        } else if (!sgw_url_ok(json_string_value(v))) {
             sgw_reply_error(r, 400, "validation_error",
                             "Invalid webhookUrl: must be https:// in production, max 2000 chars");
             goto out;

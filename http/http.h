@@ -92,6 +92,13 @@ void sgw_limits_destroy(struct sgw_limits **l);
 /* A new API key ("sgw_" or "sgw_test_" + 32 hex) and its hash. */
 sgw_err sgw_key_new(int test, char key[48], char hash[65]);
 
+/* h_admin.c: a URL smsgw may call: https://, or http:// to loopback
+ * (development); at most 2000 characters. */
+int sgw_url_ok(const char *u);
+/* The tenant named by param[0] if the caller may see it (admin: any; app:
+ * its own), as its document; else answers 400/404 and returns NULL. */
+json_t *sgw_tenant_visible(sgw_req *r);
+
 /* render.c */
 json_t *sgw_render_status(const sgw_sms *m);  /* Gravity's status object */
 json_t *sgw_render_message(const sgw_sms *m); /* the full object */
@@ -116,5 +123,8 @@ void h_apps_get(sgw_req *r);
 void h_apps_put(sgw_req *r);
 void h_apps_delete(sgw_req *r);
 void h_apps_rotate(sgw_req *r);
+void h_conn_put(sgw_req *r);
+void h_conn_get(sgw_req *r);
+void h_conn_delete(sgw_req *r);
 
 #endif

@@ -11,12 +11,14 @@
 
 #include "bus/log.h"
 #include "bus/util.h"
+#include "store/secret.h"
 
-enum { CF_DEFAULT = 0, CF_SMS, CF_SMS_IDX, CF_SCHED, CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_MAX };
+enum { CF_DEFAULT = 0, CF_SMS, CF_SMS_IDX, CF_SCHED, CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_CONNS,
+       CF_MAX };
 static const char *const cf_names[CF_MAX] = {
-    "default", "sms", "sms_idx", "sched", "tenants", "apps", "keys", "meta",
+    "default", "sms", "sms_idx", "sched", "tenants", "apps", "keys", "meta", "conns",
 };
-static const int doc_cf[SGW_DOC_MAX] = { CF_TENANTS, CF_APPS, CF_KEYS, CF_META };
+static const int doc_cf[SGW_DOC_MAX] = { CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_CONNS };
 
 #define STRIPES 256
 #define ID_MAX 24
@@ -38,6 +40,7 @@ struct sgw_store {
     int syncer_running;
     atomic_int closing;
     pthread_mutex_t stripes[STRIPES];
+    sgw_secret_key secret;
     atomic_uint_fast64_t writes, write_us_sum, records_written;
 };
 
@@ -114,6 +117,10 @@ sgw_err sgw_store_open(const char *dir, const sgw_cfg *cfg, sgw_store **out, cha
         pthread_mutex_init(&s->stripes[i], NULL);
 
     mkdir(dir, 0700);
+    if (sgw_secret_key_load(cfg, dir, &s->secret, why, whysz) != SGW_OK) {
+        sgw_store_close(&s);
+        return SGW_ECONFIG;
+    }
     s->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(s->opts, 1);
     rocksdb_options_set_create_missing_column_families(s->opts, 1);
@@ -619,3 +626,5 @@ sgw_err sgw_store_doc_scan(sgw_store *s, sgw_doc_kind kind, sgw_doc_fn fn, void 
     rocksdb_iter_destroy(it);
     return SGW_OK;
 }
+
+const sgw_secret_key *sgw_store_secret_key(sgw_store *s) { return &s->secret; }

@@ -8,6 +8,7 @@
  *   sched     be64(due_ms) msg id -> kind byte : the time-ordered schedule,
  *             kept equal to each record's (due_ms, due_kind) by this module
  *   tenants, apps, keys   id -> JSON document (keys: sha256(api key) hex)
+ *   conns     tenant "/" provider -> connection document, secrets sealed
  *
  * Durability: with sync "always" every insert and document write returns
  * after its WAL fsync (RocksDB joins concurrent writers into one group
@@ -89,7 +90,14 @@ int64_t sgw_store_sched_next(sgw_store *s);
 
 /* ---------------------------------------------------------------- documents */
 
-typedef enum { SGW_DOC_TENANT = 0, SGW_DOC_APP, SGW_DOC_KEY, SGW_DOC_META, SGW_DOC_MAX } sgw_doc_kind;
+typedef enum {
+    SGW_DOC_TENANT = 0,
+    SGW_DOC_APP,
+    SGW_DOC_KEY,
+    SGW_DOC_META,
+    SGW_DOC_CONN,   /* provider connections: see sgw_store_conn_put */
+    SGW_DOC_MAX
+} sgw_doc_kind;
 
 /* One put (json != NULL) or delete (json == NULL) of a write. */
 typedef struct sgw_doc_op {
@@ -118,5 +126,28 @@ void sgw_store_get_stats(sgw_store *s, sgw_store_stats *out);
 /* 1 if the tenant exists and its status is "active", 0 if it exists and is
  * not, -1 if there is no such tenant. */
 int sgw_store_tenant_active(sgw_store *s, const char *tenant_id);
+
+/* ---------------------------------------------------------------- connections */
+
+/* A tenant's connection to a provider (SPEC section 10): a public JSON
+ * object (shown to admins: server URL, client id, account id, ...) and a
+ * secret JSON object (client secret, JWT, tokens) sealed with AES-256-GCM
+ * under the store's key (store/secret.h), bound to (tenant, provider).
+ * Stored as {"tenantId", "provider", "public", "sealed", "version"}, where
+ * version is the wall ms of the write: it changes whenever the connection
+ * is replaced, so caches know to drop what they derived from it. */
+sgw_err sgw_store_conn_put(sgw_store *s, const char *tenant, const char *provider,
+                           const char *public_json, const char *secret_json);
+/* Heap strings into the non-NULL out pointers. SGW_ENOENT if absent,
+ * SGW_EPROTO if the secret does not open (another key). */
+sgw_err sgw_store_conn_get(sgw_store *s, const char *tenant, const char *provider,
+                           char **public_json, char **secret_json, int64_t *version);
+sgw_err sgw_store_conn_delete(sgw_store *s, const char *tenant, const char *provider);
+/* The public and secret parts merged into one object: what an adapter is
+ * given (transport/transport.h's account). */
+sgw_err sgw_store_conn_account(sgw_store *s, const char *tenant, const char *provider,
+                               char **account_json, int64_t *version);
+/* The key secrets are sealed with (borrowed). */
+const struct sgw_secret_key *sgw_store_secret_key(sgw_store *s);
 
 #endif

@@ -1,15 +1,18 @@
 /*
  * transport/registry.c — the table of providers. Only this file, the sender
- * actor and (later) the webhook receiver call provider ops.
+ * actor, the connection handlers (verify) and (later) the webhook receiver
+ * call provider ops.
  */
 #include <string.h>
 
 #include "transport/transport.h"
 
 extern const struct sgw_transport_ops sgw_transport_sim;
+extern const struct sgw_transport_ops sgw_transport_ringcentral;
 
 static const struct sgw_transport_ops *const providers[] = {
     &sgw_transport_sim,
+    &sgw_transport_ringcentral,
     NULL,
 };
 

@@ -161,8 +161,9 @@ static sgw_err sim_submit(void *conn, const sgw_tr_sms *sms)
     return SGW_OK;
 }
 
-static sgw_err sim_query(void *conn, const char *id, const char *provider_msg_id, const char *to)
+static sgw_err sim_query(void *conn, const sgw_tr_sms *sms, const char *provider_msg_id)
 {
+    const char *id = sms->id;
     sim_conn *c = conn;
     int64_t now = sgw_now_ms();
     sim_item it = { .due = now + c->latency_ms };
@@ -171,7 +172,6 @@ static sgw_err sim_query(void *conn, const char *id, const char *provider_msg_id
     it.out.started_ms = now;
     snprintf(it.out.id, sizeof it.out.id, "%s", id);
     snprintf(it.out.provider_msg_id, sizeof it.out.provider_msg_id, "%s", provider_msg_id);
-    (void)to;
     sim_push(c, &it);
     return SGW_OK;
 }
@@ -201,6 +201,7 @@ static int sim_inflight(void *conn) { return ((sim_conn *)conn)->inflight; }
 
 const struct sgw_transport_ops sgw_transport_sim = {
     .name = "sim",
+    .title = "Simulator",
     .supports = SGW_TR_SUPPORTS_QUERY,
     .create = sim_create,
     .destroy = sim_destroy,

@@ -41,6 +41,13 @@ typedef struct sgw_tr_sms {
     const char *body;
     int attempt;          /* 1 for the first attempt */
     int test;
+    /* The tenant's connection to this provider (a JSON object with its
+     * secrets: store/store.h sgw_store_conn_account), for providers with
+     * SGW_TR_NEEDS_ACCOUNT; NULL otherwise. account_version changes when
+     * the connection is replaced: an adapter drops what it derived from an
+     * older one (tokens, number maps). */
+    const char *account;
+    int64_t account_version;
 } sgw_tr_sms;
 
 enum { SGW_TR_SEND_DONE = 1, SGW_TR_REPORT = 2 };
@@ -57,10 +64,16 @@ typedef struct sgw_tr_outcome {
     int attempt;
 } sgw_tr_outcome;
 
-enum { SGW_TR_SUPPORTS_QUERY = 1 };
+enum {
+    SGW_TR_SUPPORTS_QUERY = 1, /* query() asks for a delivery report */
+    SGW_TR_NEEDS_ACCOUNT = 2,  /* sends need the tenant's connection */
+};
+
+struct pollfd;
 
 struct sgw_transport_ops {
     const char *name;          /* config group transport.<name>, metrics, providerAttempts */
+    const char *title;         /* for people: "RingCentral" */
     unsigned supports;
     sgw_err (*create)(void **conn, const sgw_cfg *cfg);
     void (*destroy)(void *conn);
@@ -69,13 +82,23 @@ struct sgw_transport_ops {
     sgw_err (*submit)(void *conn, const sgw_tr_sms *sms);
     /* Ask the provider for the delivery report of a sent message; the
      * answer comes from poll() as SGW_TR_REPORT (if SUPPORTS_QUERY). */
-    sgw_err (*query)(void *conn, const char *id, const char *provider_msg_id, const char *to);
+    sgw_err (*query)(void *conn, const sgw_tr_sms *sms, const char *provider_msg_id);
     /* Finished outcomes, at most max; returns how many. now: wall ms. */
     int (*poll)(void *conn, int64_t now_ms, sgw_tr_outcome *out, int max);
     /* Wall ms when poll() will next have something, or -1. */
     int64_t (*next_deadline)(void *conn);
     /* Calls under way (submitted, outcome not yet polled). */
     int (*inflight)(void *conn);
+    /* Optional: the sockets the adapter waits on (at most max); the
+     * sender's thread polls them with its inputs and calls poll() as soon
+     * as one is ready. Returns how many it wrote. */
+    int (*fds)(void *conn, struct pollfd *pfd, int max);
+    /* Optional: check a connection before it is stored (blocking, from an
+     * HTTP worker thread). SGW_OK with *info a heap JSON object of facts
+     * learnt (account id, usable numbers), or SGW_EINVAL (rejected) /
+     * SGW_EIO (unreachable) with a sentence for people in why. */
+    sgw_err (*verify)(const sgw_cfg *cfg, const char *account, char **info, char *why,
+                      size_t whysz);
 };
 
 /* The registry: by name, or NULL. */

@@ -21,10 +21,12 @@ BIN = os.environ.get("SMSGW_BIN") or os.path.join(
 ADMIN_KEY = "sgw_" + "ad" * 16
 
 # Settings for tests: generous key limits so suites are not throttled by
-# them (the limit tests set their own), fast simulator.
+# them (the limit tests set their own), fast simulator, and live keys routed
+# to the simulator unless a test names another route (the RingCentral tests).
 BASE_CONFIG = """
 limits = { app_key_per_min = 1000000; admin_key_per_min = 1000000; };
-transport = { sim = { latency_ms = 5; dlr_delay_ms = 100; }; };
+transport = { default_route = [ %(route)s ]; sim = { latency_ms = 5; dlr_delay_ms = 100; };
+              %(transport)s };
 """
 
 
@@ -70,14 +72,16 @@ class Gateway:
     """One smsgw process. start() waits for /readyz; kill9() and restart()
     keep the data folder."""
 
-    def __init__(self, config="", env=None, base=True):
+    def __init__(self, config="", env=None, base=True, route='"sim"', transport=""):
         """config is appended to BASE_CONFIG (or replaces it: base=False);
-        libconfig refuses a group given twice."""
+        libconfig refuses a group given twice, so settings of the transport
+        group go in transport (e.g. 'ringcentral = { timeout_ms = 500; };')."""
         self.dir = tempfile.mkdtemp(prefix="smsgw-e2e-")
         self.data = os.path.join(self.dir, "data")
         self.cfg = os.path.join(self.dir, "smsgw.cfg")
         with open(self.cfg, "w") as f:
-            f.write((BASE_CONFIG if base else "") + config)
+            f.write((BASE_CONFIG % {"route": route, "transport": transport} if base else "")
+                    + config)
         self.port = free_port()
         self.env = dict(os.environ, SMSGW_LISTEN="127.0.0.1:%d" % self.port,
                         SMSGW_DATA_DIR=self.data, SMSGW_ADMIN_KEY=ADMIN_KEY,

@@ -49,7 +49,8 @@ def test_failed_auth_blocks_ip():
 def test_per_number_pacing_keeps_order():
     gw = Gateway(config="limits = { app_key_per_min = 1000000; admin_key_per_min = 1000000; "
                         "from_per_window = 3; from_window_s = 1; "
-                        "from_retry_delay_ms = 300; };", base=False)
+                        "from_retry_delay_ms = 300; };\n"
+                        "transport = { default_route = [ \"sim\" ]; };", base=False)
     try:
         gw.start()
         _, key = gw.tenant_app(mode="live")  # live keys are paced; the route is the simulator

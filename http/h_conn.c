@@ -1,0 +1,205 @@
+/*
+ * http/h_conn.c — a tenant's provider connections (SPEC section 10):
+ *
+ *   PUT    /v1/tenants/:id/connections/:provider   admin: connect (verified)
+ *   GET    /v1/tenants/:id/connections/:provider   admin, or the tenant's app
+ *   DELETE /v1/tenants/:id/connections/:provider   admin: disconnect
+ *
+ * A PUT is checked with the provider before anything is stored (for
+ * RingCentral: a token from its OAuth endpoint and the account's numbers);
+ * then its secret fields are sealed in the store (AES-256-GCM) and never
+ * returned, logged or shown again. Each provider's fields are listed once,
+ * in conn_kinds below.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/log.h"
+#include "bus/util.h"
+#include "http/http.h"
+
+typedef struct conn_field {
+    const char *name;
+    int secret;        /* sealed, never returned */
+    size_t max;
+} conn_field;
+
+typedef struct conn_kind {
+    const char *provider;
+    const conn_field fields[6];
+} conn_kind;
+
+static const conn_kind conn_kinds[] = {
+    { "ringcentral",
+      { { "serverUrl", 0, 2000 }, { "clientId", 0, 256 }, { "clientSecret", 1, 256 },
+        { "jwt", 1, 8192 }, { NULL, 0, 0 } } },
+    { NULL, { { NULL, 0, 0 } } },
+};
+
+static const conn_kind *conn_kind_of(sgw_req *r, const struct sgw_transport_ops **ops)
+{
+    for (const conn_kind *k = conn_kinds; k->provider; k++)
+        if (strcmp(k->provider, r->param[1]) == 0) {
+            *ops = sgw_transport_find(k->provider);
+            if (*ops)
+                return k;
+        }
+    sgw_reply_error(r, 404, "not_found", "Unknown provider");
+    return NULL;
+}
+
+static void conn_not_found(sgw_req *r, const struct sgw_transport_ops *ops)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s not connected for this tenant", ops->title);
+    sgw_reply_error(r, 404, "not_found", msg);
+}
+
+static json_t *conn_answer(const char *tenant, const char *provider, json_t *pub)
+{
+    json_t *o = json_pack("{s:s, s:s, s:b}", "tenantId", tenant, "provider", provider,
+                          "connected", 1);
+    json_object_update(o, pub);
+    return o;
+}
+
+void h_conn_put(sgw_req *r)
+{
+    if (r->auth.role != SGW_ROLE_ADMIN) {
+        sgw_reply_error(r, 403, "forbidden", "This needs an admin key");
+        return;
+    }
+    const struct sgw_transport_ops *ops;
+    const conn_kind *k = conn_kind_of(r, &ops);
+    if (!k)
+        return;
+    json_t *t = sgw_tenant_visible(r);
+    if (!t)
+        return;
+    json_decref(t);
+    json_t *req = sgw_req_json_object(r);
+    if (!req)
+        return;
+    json_t *pub = json_object(), *sec = json_object();
+    for (const conn_field *f = k->fields; f->name; f++) {
+        const char *v = json_string_value(json_object_get(req, f->name));
+        if (!v || !*v || strlen(v) > f->max) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "%s is required (a string of at most %zu characters)",
+                     f->name, f->max);
+            sgw_reply_error(r, 400, "validation_error", msg);
+            goto done;
+        }
+        json_object_set_new(f->secret ? sec : pub, f->name, json_string(v));
+    }
+    const char *url = json_string_value(json_object_get(pub, "serverUrl"));
+    if (url && !sgw_url_ok(url)) {
+        sgw_reply_error(r, 400, "validation_error",
+                        "Invalid serverUrl: must be https:// (or http:// to loopback for "
+                        "development), max 2000 chars");
+        goto done;
+    }
+    /* what the adapter is given: both parts */
+    json_t *all = json_deep_copy(pub);
+    json_object_update(all, sec);
+    char *account = json_dumps(all, JSON_COMPACT);
+    json_decref(all);
+    char *info = NULL, why[512] = "";
+    sgw_err rv = account ? ops->verify(r->srv->deps.cfg, account, &info, why, sizeof why)
+                         : SGW_ENOMEM;
+    if (account) {
+        memset(account, 0, strlen(account));
+        free(account);
+    }
+    if (rv != SGW_OK) {
+        sgw_log(SGW_LOG_INFO, "http", "%s connection for %s refused: %s", ops->title,
+                r->param[0], why);
+        if (rv == SGW_EIO)
+            sgw_reply_error(r, 502, "provider_unavailable", why);
+        else if (rv == SGW_EINVAL)
+            sgw_reply_error(r, 400, "validation_error", why);
+        else
+            sgw_reply_error(r, 500, "internal", "Could not check the connection");
+        goto done;
+    }
+    json_t *facts = json_loads(info, 0, NULL);
+    free(info);
+    json_object_update(pub, facts);
+    json_decref(facts);
+    json_object_set_new(pub, "authMethod", json_string("jwt"));
+    char ts[32];
+    sgw_time_format(ts, sgw_now_ms());
+    json_object_set_new(pub, "connectedAt", json_string(ts));
+    char *pub_text = json_dumps(pub, JSON_COMPACT), *sec_text = json_dumps(sec, JSON_COMPACT);
+    rv = pub_text && sec_text ? sgw_store_conn_put(r->srv->deps.store, r->param[0], k->provider,
+                                                   pub_text, sec_text)
+                              : SGW_ENOMEM;
+    free(pub_text);
+    if (sec_text) {
+        memset(sec_text, 0, strlen(sec_text));
+        free(sec_text);
+    }
+    if (rv != SGW_OK) {
+        sgw_reply_error(r, 503, "unavailable", "Store unavailable");
+        goto done;
+    }
+    sgw_log(SGW_LOG_INFO, "http", "%s connected for %s", ops->title, r->param[0]);
+    sgw_reply_json(r, 200, conn_answer(r->param[0], k->provider, pub));
+done:
+    /* the request held secrets: wipe our copy of the body */
+    if (r->body)
+        memset(r->body, 0, r->body_len);
+    json_decref(req);
+    json_decref(pub);
+    json_decref(sec);
+}
+
+void h_conn_get(sgw_req *r)
+{
+    const struct sgw_transport_ops *ops;
+    const conn_kind *k = conn_kind_of(r, &ops);
+    if (!k)
+        return;
+    json_t *t = sgw_tenant_visible(r);
+    if (!t)
+        return;
+    json_decref(t);
+    char *pub_text = NULL;
+    if (sgw_store_conn_get(r->srv->deps.store, r->param[0], k->provider, &pub_text, NULL, NULL) !=
+        SGW_OK) {
+        conn_not_found(r, ops);
+        return;
+    }
+    json_t *pub = json_loads(pub_text, 0, NULL);
+    free(pub_text);
+    sgw_reply_json(r, 200, conn_answer(r->param[0], k->provider, pub));
+    json_decref(pub);
+}
+
+void h_conn_delete(sgw_req *r)
+{
+    if (r->auth.role != SGW_ROLE_ADMIN) {
+        sgw_reply_error(r, 403, "forbidden", "This needs an admin key");
+        return;
+    }
+    const struct sgw_transport_ops *ops;
+    const conn_kind *k = conn_kind_of(r, &ops);
+    if (!k)
+        return;
+    json_t *t = sgw_tenant_visible(r);
+    if (!t)
+        return;
+    json_decref(t);
+    if (sgw_store_conn_get(r->srv->deps.store, r->param[0], k->provider, NULL, NULL, NULL) !=
+        SGW_OK) {
+        conn_not_found(r, ops);
+        return;
+    }
+    if (sgw_store_conn_delete(r->srv->deps.store, r->param[0], k->provider) != SGW_OK) {
+        sgw_reply_error(r, 503, "unavailable", "Store unavailable");
+        return;
+    }
+    sgw_log(SGW_LOG_INFO, "http", "%s disconnected for %s", ops->title, r->param[0]);
+    sgw_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "tenantId", r->param[0], "provider",
+                                     k->provider, "connected", 0));
+}

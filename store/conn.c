@@ -1,0 +1,114 @@
+/*
+ * store/conn.c — tenants' provider connections, secrets sealed at rest
+ * (store/store.h, "connections").
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/util.h"
+#include "store/secret.h"
+#include "store/store.h"
+
+static void conn_id(char *out, size_t outsz, const char *tenant, const char *provider)
+{
+    snprintf(out, outsz, "%s/%s", tenant, provider);
+}
+
+sgw_err sgw_store_conn_put(sgw_store *s, const char *tenant, const char *provider,
+                           const char *public_json, const char *secret_json)
+{
+    char id[96];
+    conn_id(id, sizeof id, tenant, provider);
+    json_t *pub = json_loads(public_json, 0, NULL);
+    if (!json_is_object(pub)) {
+        json_decref(pub);
+        return SGW_EINVAL;
+    }
+    char *sealed = NULL;
+    sgw_err rv = sgw_secret_seal(sgw_store_secret_key(s), id, secret_json, &sealed);
+    if (rv != SGW_OK) {
+        json_decref(pub);
+        return rv;
+    }
+    json_t *doc = json_pack("{s:s, s:s, s:o, s:s, s:I}", "tenantId", tenant, "provider", provider,
+                            "public", pub, "sealed", sealed, "version",
+                            (json_int_t)sgw_now_ms());
+    free(sealed);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text)
+        return SGW_ENOMEM;
+    sgw_doc_op op = { SGW_DOC_CONN, id, text };
+    rv = sgw_store_docs_write(s, &op, 1);
+    free(text);
+    return rv;
+}
+
+sgw_err sgw_store_conn_get(sgw_store *s, const char *tenant, const char *provider,
+                           char **public_json, char **secret_json, int64_t *version)
+{
+    char id[96], *text;
+    conn_id(id, sizeof id, tenant, provider);
+    sgw_err rv = sgw_store_doc_get(s, SGW_DOC_CONN, id, &text);
+    if (rv != SGW_OK)
+        return rv;
+    json_t *doc = json_loads(text, 0, NULL);
+    free(text);
+    json_t *pub = json_object_get(doc, "public");
+    const char *sealed = json_string_value(json_object_get(doc, "sealed"));
+    if (!json_is_object(pub) || !sealed) {
+        json_decref(doc);
+        return SGW_EPROTO;
+    }
+    char *secret = NULL;
+    if (secret_json && (rv = sgw_secret_open(sgw_store_secret_key(s), id, sealed, &secret)) !=
+                           SGW_OK) {
+        json_decref(doc);
+        return rv;
+    }
+    if (public_json && !(*public_json = json_dumps(pub, JSON_COMPACT))) {
+        free(secret);
+        json_decref(doc);
+        return SGW_ENOMEM;
+    }
+    if (secret_json)
+        *secret_json = secret;
+    if (version)
+        *version = json_integer_value(json_object_get(doc, "version"));
+    json_decref(doc);
+    return SGW_OK;
+}
+
+sgw_err sgw_store_conn_delete(sgw_store *s, const char *tenant, const char *provider)
+{
+    char id[96];
+    conn_id(id, sizeof id, tenant, provider);
+    sgw_doc_op op = { SGW_DOC_CONN, id, NULL };
+    return sgw_store_docs_write(s, &op, 1);
+}
+
+sgw_err sgw_store_conn_account(sgw_store *s, const char *tenant, const char *provider,
+                               char **account_json, int64_t *version)
+{
+    char *pub = NULL, *sec = NULL;
+    sgw_err rv = sgw_store_conn_get(s, tenant, provider, &pub, &sec, version);
+    if (rv != SGW_OK)
+        return rv;
+    json_t *a = json_loads(pub, 0, NULL), *b = json_loads(sec, 0, NULL);
+    free(pub);
+    if (sec) {
+        memset(sec, 0, strlen(sec));
+        free(sec);
+    }
+    rv = SGW_EPROTO;
+    if (json_is_object(a) && json_is_object(b) && json_object_update(a, b) == 0) {
+        json_object_set_new(a, "tenantId", json_string(tenant));
+        *account_json = json_dumps(a, JSON_COMPACT);
+        rv = *account_json ? SGW_OK : SGW_ENOMEM;
+    }
+    json_decref(a);
+    json_decref(b);
+    return rv;
+}
