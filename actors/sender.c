@@ -62,7 +62,18 @@ typedef struct sender {
     sgw_list outcome_list, publish_list;
     account_entry accounts[ACCOUNT_CACHE_MAX];
     int naccounts;
+    sgw_tr_host host;
 } sender;
+
+static void sender_save_secret(void *ctx, const char *tenant, const char *provider,
+                               const char *patch)
+{
+    sender *self = ctx;
+    sgw_err rv = sgw_store_conn_patch_secret(self->app->store, tenant, provider, patch);
+    if (rv != SGW_OK && rv != SGW_ENOENT)
+        sgw_log(SGW_LOG_ERROR, "sender", "%s: could not keep %s's rotated token: %s", tenant,
+                provider, sgw_strerror(rv));
+}
 
 static sgw_err sender_init(void *st, const sgw_actor_env *env)
 {
@@ -79,9 +90,10 @@ static sgw_err sender_init(void *st, const sgw_actor_env *env)
     self->ids = calloc((size_t)self->cap, sizeof *self->ids);
     if (!self->recs || !self->go || !self->outcomes || !self->idbuf || !self->ids)
         return SGW_ENOMEM;
+    self->host = (sgw_tr_host){ .ctx = self, .save_secret = sender_save_secret };
     const struct sgw_transport_ops *const *all = sgw_transport_all();
     for (int i = 0; all[i] && i < SENDER_MAX_PROVIDERS; i++) {
-        sgw_err rv = all[i]->create(&self->conn[i], env->cfg);
+        sgw_err rv = all[i]->create(&self->conn[i], env->cfg, &self->host);
         if (rv != SGW_OK) {
             sgw_log(SGW_LOG_ERROR, "sender", "%s: cannot start: %s", all[i]->name,
                     sgw_strerror(rv));

@@ -127,24 +127,10 @@ void h_conn_put(sgw_req *r)
     json_object_update(pub, facts);
     json_decref(facts);
     json_object_set_new(pub, "authMethod", json_string("jwt"));
-    char ts[32];
-    sgw_time_format(ts, sgw_now_ms());
-    json_object_set_new(pub, "connectedAt", json_string(ts));
-    char *pub_text = json_dumps(pub, JSON_COMPACT), *sec_text = json_dumps(sec, JSON_COMPACT);
-    rv = pub_text && sec_text ? sgw_store_conn_put(r->srv->deps.store, r->param[0], k->provider,
-                                                   pub_text, sec_text)
-                              : SGW_ENOMEM;
-    free(pub_text);
-    if (sec_text) {
-        memset(sec_text, 0, strlen(sec_text));
-        free(sec_text);
+    if (sgw_conn_store(r, r->param[0], k->provider, json_incref(pub), json_incref(sec))) {
+        sgw_log(SGW_LOG_INFO, "http", "%s connected for %s", ops->title, r->param[0]);
+        sgw_reply_json(r, 200, conn_answer(r->param[0], k->provider, pub));
     }
-    if (rv != SGW_OK) {
-        sgw_reply_error(r, 503, "unavailable", "Store unavailable");
-        goto done;
-    }
-    sgw_log(SGW_LOG_INFO, "http", "%s connected for %s", ops->title, r->param[0]);
-    sgw_reply_json(r, 200, conn_answer(r->param[0], k->provider, pub));
 done:
     /* the request held secrets: wipe our copy of the body */
     if (r->body)
@@ -152,6 +138,30 @@ done:
     json_decref(req);
     json_decref(pub);
     json_decref(sec);
+}
+
+int sgw_conn_store(sgw_req *r, const char *tenant, const char *provider, json_t *pub,
+                   json_t *sec)
+{
+    char ts[32];
+    sgw_time_format(ts, sgw_now_ms());
+    json_object_set_new(pub, "connectedAt", json_string(ts));
+    char *pub_text = json_dumps(pub, JSON_COMPACT), *sec_text = json_dumps(sec, JSON_COMPACT);
+    sgw_err rv = pub_text && sec_text ? sgw_store_conn_put(r->srv->deps.store, tenant, provider,
+                                                           pub_text, sec_text)
+                                      : SGW_ENOMEM;
+    free(pub_text);
+    if (sec_text) {
+        memset(sec_text, 0, strlen(sec_text));
+        free(sec_text);
+    }
+    json_decref(pub);
+    json_decref(sec);
+    if (rv != SGW_OK) {
+        sgw_reply_error(r, 503, "unavailable", "Store unavailable");
+        return 0;
+    }
+    return 1;
 }
 
 void h_conn_get(sgw_req *r)

@@ -72,6 +72,7 @@ struct sgw_http {
     int64_t max_body, request_timeout_ms;
     char admin_key_hash[65];  /* of SMSGW_ADMIN_KEY / admin_key, or "" */
     struct sgw_limits *limits;
+    struct sgw_rc_flow *rc_flow;  /* h_rc.c: connect tokens and OAuth states */
     atomic_uint_fast64_t requests, by_class[6]; /* 1xx..5xx */
 };
 
@@ -79,6 +80,8 @@ struct sgw_http {
 void sgw_reply_json(sgw_req *r, int status, json_t *json);
 void sgw_reply_raw(sgw_req *r, int status, const char *json, size_t len);
 void sgw_reply_error(sgw_req *r, int status, const char *code, const char *error);
+void sgw_reply_html(sgw_req *r, int status, const char *html);
+void sgw_reply_redirect(sgw_req *r, const char *location);
 /* Parse the body as a JSON object; on failure answers 400 and returns NULL. */
 json_t *sgw_req_json_object(sgw_req *r);
 /* A query parameter into out (URL-decoded); 1 if present. */
@@ -126,5 +129,17 @@ void h_apps_rotate(sgw_req *r);
 void h_conn_put(sgw_req *r);
 void h_conn_get(sgw_req *r);
 void h_conn_delete(sgw_req *r);
+sgw_err sgw_rc_flow_new(const sgw_cfg *cfg, struct sgw_rc_flow **out);
+void sgw_rc_flow_destroy(struct sgw_rc_flow **f);
+void h_rc_connect_token(sgw_req *r);
+void h_rc_connect_page(sgw_req *r);
+void h_rc_connect(sgw_req *r);
+void h_rc_callback(sgw_req *r);
+void h_rc_status(sgw_req *r);
+void h_rc_disconnect(sgw_req *r);
+/* h_conn.c: store a verified connection (public and secret JSON objects,
+ * consumed). Answers 503 and returns 0 on a store failure. */
+int sgw_conn_store(sgw_req *r, const char *tenant, const char *provider, json_t *pub,
+                   json_t *sec);
 
 #endif

@@ -41,6 +41,12 @@ static const route routes[] = {
     { "PUT", "/v1/tenants/:id/connections/:provider", AUTH_KEY, h_conn_put },
     { "GET", "/v1/tenants/:id/connections/:provider", AUTH_KEY, h_conn_get },
     { "DELETE", "/v1/tenants/:id/connections/:provider", AUTH_KEY, h_conn_delete },
+    { "POST", "/v1/rc/connect-token", AUTH_KEY, h_rc_connect_token },
+    { "GET", "/v1/rc/connect", AUTH_NONE, h_rc_connect_page },
+    { "POST", "/v1/rc/connect", AUTH_NONE, h_rc_connect },
+    { "GET", "/v1/rc/callback", AUTH_NONE, h_rc_callback },
+    { "GET", "/v1/rc/status", AUTH_KEY, h_rc_status },
+    { "POST", "/v1/rc/disconnect", AUTH_KEY, h_rc_disconnect },
     { "POST", "/v1/apps/register", AUTH_KEY, h_apps_register },
     { "GET", "/v1/apps", AUTH_KEY, h_apps_list },
     { "GET", "/v1/apps/:id", AUTH_KEY, h_apps_get },
@@ -65,7 +71,9 @@ static const char *reason(int status)
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
     case 429: return "Too Many Requests";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 303: return "See Other";
     default: return status < 500 ? "Error" : "Internal Server Error";
     }
 }
@@ -79,6 +87,29 @@ void sgw_reply_raw(sgw_req *r, int status, const char *json, size_t len)
               status, reason(status), len, r->extra_headers);
     if (strcmp(r->method, "HEAD") != 0)
         mg_write(r->conn, json, len);
+}
+
+void sgw_reply_html(sgw_req *r, int status, const char *html)
+{
+    size_t len = strlen(html);
+    r->status = status;
+    mg_printf(r->conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-store\r\nX-Frame-Options: DENY\r\n"
+              "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
+              "form-action 'self'\r\n%s\r\n",
+              status, reason(status), len, r->extra_headers);
+    if (strcmp(r->method, "HEAD") != 0)
+        mg_write(r->conn, html, len);
+}
+
+void sgw_reply_redirect(sgw_req *r, const char *location)
+{
+    r->status = 303;
+    mg_printf(r->conn,
+              "HTTP/1.1 303 See Other\r\nLocation: %s\r\nContent-Length: 0\r\n"
+              "Cache-Control: no-store\r\n%s\r\n",
+              location, r->extra_headers);
 }
 
 void sgw_reply_json(sgw_req *r, int status, json_t *json)
@@ -261,7 +292,9 @@ sgw_err sgw_http_start(const sgw_http_deps *deps, sgw_http **out, char *why, siz
         }
         sgw_sha256_hex(h->admin_key_hash, ak, strlen(ak));
     }
-    if (sgw_limits_new(deps->cfg, &h->limits) != SGW_OK) {
+    if (sgw_limits_new(deps->cfg, &h->limits) != SGW_OK ||
+        sgw_rc_flow_new(deps->cfg, &h->rc_flow) != SGW_OK) {
+        sgw_limits_destroy(&h->limits);
         free(h);
         return SGW_ENOMEM;
     }
@@ -271,6 +304,7 @@ sgw_err sgw_http_start(const sgw_http_deps *deps, sgw_http **out, char *why, siz
         (rv = nng_dial(h->req, SGW_INGRESS_REQ_URL, NULL, 0)) != 0) {
         snprintf(why, whysz, "bus %s: %s", SGW_INGRESS_REQ_URL, nng_strerror(rv));
         sgw_limits_destroy(&h->limits);
+        sgw_rc_flow_destroy(&h->rc_flow);
         free(h);
         return SGW_EIO;
     }
@@ -295,6 +329,7 @@ sgw_err sgw_http_start(const sgw_http_deps *deps, sgw_http **out, char *why, siz
     if (!h->ctx) {
         nng_close(h->req);
         sgw_limits_destroy(&h->limits);
+        sgw_rc_flow_destroy(&h->rc_flow);
         free(h);
         return SGW_EIO;
     }
@@ -311,6 +346,7 @@ void sgw_http_stop(sgw_http **hp)
     mg_stop(h->ctx);
     nng_close(h->req);
     sgw_limits_destroy(&h->limits);
+    sgw_rc_flow_destroy(&h->rc_flow);
     free(h);
     *hp = NULL;
 }

@@ -3,6 +3,7 @@
  * (store/store.h, "connections").
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,5 +111,54 @@ sgw_err sgw_store_conn_account(sgw_store *s, const char *tenant, const char *pro
     }
     json_decref(a);
     json_decref(b);
+    return rv;
+}
+
+sgw_err sgw_store_conn_patch_secret(sgw_store *s, const char *tenant, const char *provider,
+                                    const char *patch_json)
+{
+    char id[96], *text;
+    conn_id(id, sizeof id, tenant, provider);
+    /* read-modify-write: serialised with every other patch of this process */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    sgw_err rv = sgw_store_doc_get(s, SGW_DOC_CONN, id, &text);
+    if (rv != SGW_OK) {
+        pthread_mutex_unlock(&lock);
+        return rv;
+    }
+    json_t *doc = json_loads(text, 0, NULL);
+    free(text);
+    const char *sealed = json_string_value(json_object_get(doc, "sealed"));
+    char *plain = NULL, *resealed = NULL, *out = NULL;
+    json_t *sec = NULL, *patch = json_loads(patch_json, 0, NULL);
+    rv = SGW_EPROTO;
+    if (sealed && json_is_object(patch) &&
+        sgw_secret_open(sgw_store_secret_key(s), id, sealed, &plain) == SGW_OK &&
+        json_is_object(sec = json_loads(plain, 0, NULL)) && json_object_update(sec, patch) == 0) {
+        char *st = json_dumps(sec, JSON_COMPACT);
+        if (st && sgw_secret_seal(sgw_store_secret_key(s), id, st, &resealed) == SGW_OK) {
+            json_object_set_new(doc, "sealed", json_string(resealed));
+            out = json_dumps(doc, JSON_COMPACT);
+        }
+        if (st) {
+            memset(st, 0, strlen(st));
+            free(st);
+        }
+        if (out) {
+            sgw_doc_op op = { SGW_DOC_CONN, id, out };
+            rv = sgw_store_docs_write(s, &op, 1);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    if (plain) {
+        memset(plain, 0, strlen(plain));
+        free(plain);
+    }
+    free(resealed);
+    free(out);
+    json_decref(sec);
+    json_decref(patch);
+    json_decref(doc);
     return rv;
 }

@@ -143,6 +143,11 @@ sgw_err sgw_store_conn_put(sgw_store *s, const char *tenant, const char *provide
 sgw_err sgw_store_conn_get(sgw_store *s, const char *tenant, const char *provider,
                            char **public_json, char **secret_json, int64_t *version);
 sgw_err sgw_store_conn_delete(sgw_store *s, const char *tenant, const char *provider);
+/* Merge patch's fields into the connection's secret part (a provider's
+ * rotated refresh token), keeping its version: what was derived from the
+ * connection stays valid. SGW_ENOENT if it is gone (disconnected). */
+sgw_err sgw_store_conn_patch_secret(sgw_store *s, const char *tenant, const char *provider,
+                                    const char *patch_json);
 /* The public and secret parts merged into one object: what an adapter is
  * given (transport/transport.h's account). */
 sgw_err sgw_store_conn_account(sgw_store *s, const char *tenant, const char *provider,

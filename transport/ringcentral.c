@@ -69,6 +69,8 @@ typedef struct rc_job {
     int polls_left;         /* QUERY from the adapter's own follow-up */
     int64_t poll_gap_ms;
     int auth_retried, numbers_retried;
+    int in_lane;            /* SEND: holds its number's lane */
+    unsigned token_gen;     /* the account's token it was sent with */
     int64_t started_ms;
     CURL *easy;
     struct curl_slist *hdrs;
@@ -84,21 +86,35 @@ typedef struct rc_job {
     int64_t due_ms;         /* timer list */
 } rc_job;
 
+/* Sends from one number go out one at a time, in the order submitted
+ * (transport.ringcentral.ordered_per_number), so a conversation reaches
+ * the carrier in order. */
+typedef struct rc_lane {
+    char from[24];
+    int busy;
+    rc_job *head, *tail;
+    struct rc_lane *next;
+} rc_lane;
+
 struct rc_acct {
     char tenant[32];
     int64_t version;
     char *server, *client_id, *client_secret, *jwt, *refresh;
+    char *auth_code, *redirect_uri;  /* verify of the OAuth connect flow only */
+    char *refresh_failed;            /* the stored refresh token RingCentral refused */
     char *token;
+    unsigned token_gen;      /* bumped with every new token */
     int64_t token_exp_ms, refresh_exp_ms;
     int token_busy;
     int64_t token_retry_at;
-    char token_err[256];
+    char token_err[320];
     int token_err_permanent;
     rc_num *nums;
     int nnums;
     int64_t nums_at;
     int nums_busy;
     rc_job *wait_head, *wait_tail;
+    rc_lane *lanes;
     rc_acct *next;
 };
 
@@ -107,6 +123,7 @@ typedef struct rc_conn {
     int64_t timeout_ms, connect_timeout_ms, token_margin_ms, numbers_ttl_ms, miss_refresh_ms,
         poll_ms, token_retry_ms;
     int polls;
+    int ordered;
     rc_acct *accts;
     rc_job *timers;          /* QUERY jobs waiting for their time, unordered */
     rc_job *active;          /* jobs whose request is in curl */
@@ -114,6 +131,7 @@ typedef struct rc_conn {
     int out_head, out_n, out_cap;
     int inflight;            /* submitted sends whose outcome is not yet polled */
     int64_t curl_due_ms;     /* curl's timer, or -1 */
+    const sgw_tr_host *host;
     struct pollfd *fds;
     int nfds, fds_cap;
 } rc_conn;
@@ -169,6 +187,8 @@ static void job_free(rc_job *j)
     free(j);
 }
 
+static void lane_leave(rc_conn *c, rc_acct *a, const char *from);
+
 /* A send or query ends: its outcome, then the job is freed. */
 static void job_finish(rc_conn *c, rc_job *j, sgw_send_result res, const char *pmid,
                        const char *code, const char *fmt, ...)
@@ -191,7 +211,13 @@ static void job_finish(rc_conn *c, rc_job *j, sgw_send_result res, const char *p
         va_end(ap);
     }
     out_push(c, &o);
+    rc_acct *a = j->acct;
+    int in_lane = j->in_lane;
+    char from[24];
+    snprintf(from, sizeof from, "%s", j->from);
     job_free(j);
+    if (in_lane)
+        lane_leave(c, a, from);
 }
 
 static size_t rc_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -309,6 +335,16 @@ static char *form_escape(CURL *e, const char *v)
 static char *token_form(CURL *e, const rc_acct *a, int64_t now)
 {
     const char *grant, *name, *value;
+    if (a->auth_code) {
+        char *code = form_escape(e, a->auth_code), *uri = form_escape(e, a->redirect_uri);
+        size_t n = (code ? strlen(code) : 0) + (uri ? strlen(uri) : 0) + 80;
+        char *body = malloc(n);
+        if (body && code && uri)
+            snprintf(body, n, "grant_type=authorization_code&code=%s&redirect_uri=%s", code, uri);
+        free(code);
+        free(uri);
+        return body;
+    }
     if (a->refresh && (a->refresh_exp_ms == 0 || a->refresh_exp_ms > now)) {
         grant = "refresh_token";
         name = "refresh_token";
@@ -340,6 +376,10 @@ static void acct_clear(rc_acct *a)
     str_wipe(&a->jwt);
     str_wipe(&a->refresh);
     str_wipe(&a->token);
+    str_wipe(&a->auth_code);
+    free(a->redirect_uri);
+    a->redirect_uri = NULL;
+    str_wipe(&a->refresh_failed);
     free(a->nums);
     a->server = a->client_id = NULL;
     a->nums = NULL;
@@ -368,6 +408,9 @@ static void acct_load(rc_acct *a, const char *account, int64_t version)
     str_set(&a->client_secret, json_string_value(json_object_get(o, "clientSecret")));
     str_set(&a->jwt, json_string_value(json_object_get(o, "jwt")));
     str_set(&a->refresh, json_string_value(json_object_get(o, "refreshToken")));
+    a->refresh_exp_ms = json_integer_value(json_object_get(o, "refreshTokenExpiresAt"));
+    str_set(&a->auth_code, json_string_value(json_object_get(o, "authCode")));
+    str_set(&a->redirect_uri, json_string_value(json_object_get(o, "redirectUri")));
     json_decref(o);
 }
 
@@ -386,8 +429,17 @@ static rc_acct *acct_get(rc_conn *c, const sgw_tr_sms *sms)
         a->next = c->accts;
         c->accts = a;
     }
-    if (a->version != sms->account_version)
+    if (a->version != sms->account_version) {
         acct_load(a, sms->account, sms->account_version);
+    } else if (a->refresh_failed && sms->account) {
+        /* another sender thread may have rotated the refresh token since */
+        json_t *o = json_loads(sms->account, 0, NULL);
+        const char *r = json_string_value(json_object_get(o, "refreshToken"));
+        int newer = r && strcmp(r, a->refresh_failed) != 0;
+        json_decref(o);
+        if (newer)
+            acct_load(a, sms->account, sms->account_version);
+    }
     return a;
 }
 
@@ -548,12 +600,68 @@ static void job_start(rc_conn *c, rc_job *j)
     }
 }
 
+static rc_lane *lane_of(rc_acct *a, const char *from)
+{
+    rc_lane *l;
+    for (l = a->lanes; l; l = l->next)
+        if (strcmp(l->from, from) == 0)
+            return l;
+    l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    snprintf(l->from, sizeof l->from, "%s", from);
+    l->next = a->lanes;
+    a->lanes = l;
+    return l;
+}
+
+/* 1 if j may go now (it holds the lane), 0 if it queued behind another. */
+static int lane_enter(rc_conn *c, rc_job *j)
+{
+    if (!c->ordered || j->in_lane)
+        return 1;
+    rc_lane *l = lane_of(j->acct, j->from);
+    if (!l)
+        return 1;
+    if (!l->busy) {
+        l->busy = 1;
+        j->in_lane = 1;
+        return 1;
+    }
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+    return 0;
+}
+
+/* j's request is over: the next of its number may go. */
+static void lane_leave(rc_conn *c, rc_acct *a, const char *from)
+{
+    rc_lane *l = lane_of(a, from);
+    if (!l)
+        return;
+    rc_job *n = l->head;
+    if (!n) {
+        l->busy = 0;
+        return;
+    }
+    l->head = n->next;
+    if (!l->head)
+        l->tail = NULL;
+    n->next = NULL;
+    n->in_lane = 1;
+    job_run(c, n);
+}
+
 /* Move a SEND or QUERY job forward: wait for what it needs, or start it. */
 static void job_run(rc_conn *c, rc_job *j)
 {
     rc_acct *a = j->acct;
     int64_t now = sgw_now_ms();
-    if (!a->server || !a->client_id || (!a->jwt && !a->refresh)) {
+    if (!a->server || !a->client_id || (!a->jwt && !a->refresh && !a->refresh_failed)) {
         if (j->kind == JOB_SEND)
             job_finish(c, j, SGW_SEND_PERMANENT, NULL, "provider_not_connected",
                        "RingCentral not connected for this tenant");
@@ -562,7 +670,7 @@ static void job_run(rc_conn *c, rc_job *j)
         return;
     }
     if (!a->token || a->token_exp_ms - c->token_margin_ms <= now) {
-        if (a->token_err_permanent) {
+        if (a->token_err_permanent || (!a->jwt && !a->refresh)) {
             if (j->kind == JOB_SEND)
                 job_finish(c, j, SGW_SEND_PERMANENT, NULL, "provider_auth_failed", "%s",
                            a->token_err);
@@ -606,6 +714,8 @@ static void job_run(rc_conn *c, rc_job *j)
                        "Phone number %s cannot send SMS in this RingCentral account", j->from);
         return;
     }
+    if (j->kind == JOB_SEND && !lane_enter(c, j))
+        return;
     char url[2048];
     if (j->easy) { /* a second try after a 401: start afresh */
         curl_easy_cleanup(j->easy);
@@ -619,6 +729,7 @@ static void job_run(rc_conn *c, rc_job *j)
         j->resp_len = 0;
         j->retry_after_ms = 0;
     }
+    j->token_gen = a->token_gen;
     if (j->kind == JOB_SEND) {
         snprintf(url, sizeof url, "%s/restapi/v1.0/account/~/extension/%s/sms", a->server,
                  n->ext);
@@ -667,11 +778,23 @@ static void done_token(rc_conn *c, rc_job *j, CURLcode cr)
         if (tok && ttl > 0) {
             str_wipe(&a->token);
             a->token = strdup(tok);
+            a->token_gen++;
             a->token_exp_ms = now + (int64_t)ttl * 1000;
             if (refresh) {
                 str_wipe(&a->refresh);
                 a->refresh = strdup(refresh);
                 a->refresh_exp_ms = rttl > 0 ? now + (int64_t)rttl * 1000 : 0;
+                if (!a->jwt && c->host && c->host->save_secret) {
+                    /* an OAuth connection lives on its refresh token, which
+                     * RingCentral rotates: keep the new one */
+                    json_t *patch = json_pack("{s:s, s:I}", "refreshToken", refresh,
+                                              "refreshTokenExpiresAt", (json_int_t)a->refresh_exp_ms);
+                    char *text = patch ? json_dumps(patch, JSON_COMPACT) : NULL;
+                    if (text)
+                        c->host->save_secret(c->host->ctx, a->tenant, "ringcentral", text);
+                    str_wipe(&text);
+                    json_decref(patch);
+                }
             }
             a->token_err[0] = '\0';
             a->token_retry_at = 0;
@@ -688,11 +811,26 @@ static void done_token(rc_conn *c, rc_job *j, CURLcode cr)
     char code[64], msg[200];
     if (st == 400 || st == 401 || st == 403) {
         rc_error_text(j, code, sizeof code, msg, sizeof msg);
-        if (a->refresh && strstr(j->post ? j->post : "", "grant_type=refresh_token") && a->jwt) {
+        int was_refresh = a->refresh && strstr(j->post ? j->post : "", "grant_type=refresh_token");
+        if (was_refresh && a->jwt) {
             /* the refresh token is spent or revoked: log in with the JWT */
             str_wipe(&a->refresh);
             job_free(j);
             acct_fetch_token(c, a);
+            return;
+        }
+        if (was_refresh) {
+            /* remember which: a newer one in the store (rotated by another
+             * sender thread) is taken when it comes (acct_get); meanwhile
+             * the waiting messages are retried, new ones fail (job_run) */
+            str_wipe(&a->refresh_failed);
+            a->refresh_failed = a->refresh;
+            a->refresh = NULL;
+            snprintf(a->token_err, sizeof a->token_err,
+                     "RingCentral rejected the credentials: %s (connect RingCentral again)", msg);
+            sgw_log(SGW_LOG_WARN, "ringcentral", "%s: %s (%s)", a->tenant, a->token_err, code);
+            job_free(j);
+            acct_fail_waiting(c, a, SGW_SEND_RETRY, "provider_auth_failed", a->token_err);
             return;
         }
         snprintf(a->token_err, sizeof a->token_err,
@@ -870,7 +1008,8 @@ static void done_send(rc_conn *c, rc_job *j, CURLcode cr)
     rc_error_text(j, code, sizeof code, msg, sizeof msg);
     if (st == 401 && !j->auth_retried) {
         j->auth_retried = 1;
-        str_wipe(&a->token); /* dead: the next job_run fetches another */
+        if (j->token_gen == a->token_gen)
+            str_wipe(&a->token); /* dead: the next job_run fetches another */
         job_run(c, j);
         return;
     }
@@ -900,7 +1039,8 @@ static void done_query(rc_conn *c, rc_job *j, CURLcode cr)
     long st = cr == CURLE_OK ? job_status(j) : 0;
     if (st == 401 && !j->auth_retried) {
         j->auth_retried = 1;
-        str_wipe(&j->acct->token);
+        if (j->token_gen == j->acct->token_gen)
+            str_wipe(&j->acct->token);
         job_run(c, j);
         return;
     }
@@ -1009,7 +1149,7 @@ static void rc_drive(rc_conn *c)
 
 /* ---------------------------------------------------------------- ops */
 
-static sgw_err rc_create(void **conn, const sgw_cfg *cfg)
+static sgw_err rc_create(void **conn, const sgw_cfg *cfg, const sgw_tr_host *host)
 {
     pthread_once(&rc_curl_once, rc_curl_init);
     rc_conn *c = calloc(1, sizeof *c);
@@ -1028,7 +1168,9 @@ static sgw_err rc_create(void **conn, const sgw_cfg *cfg)
     c->poll_ms = sgw_cfg_int(cfg, "transport.ringcentral.status_poll_ms");
     c->polls = (int)sgw_cfg_int(cfg, "transport.ringcentral.status_polls");
     c->token_retry_ms = sgw_cfg_int(cfg, "transport.ringcentral.token_retry_ms");
+    c->ordered = sgw_cfg_bool(cfg, "transport.ringcentral.ordered_per_number");
     c->curl_due_ms = -1;
+    c->host = host;
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, rc_socket_cb);
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, rc_timer_cb);
@@ -1061,6 +1203,16 @@ static void rc_destroy(void *conn)
             rc_job *n = j->next;
             job_free(j);
             j = n;
+        }
+        for (rc_lane *l = a->lanes; l;) {
+            rc_lane *ln = l->next;
+            for (rc_job *j = l->head; j;) {
+                rc_job *n = j->next;
+                job_free(j);
+                j = n;
+            }
+            free(l);
+            l = ln;
         }
         acct_clear(a);
         free(a);
@@ -1223,6 +1375,19 @@ static sgw_err rc_verify(const sgw_cfg *cfg, const char *account, char **info, c
     json_t *owner = json_object_get(tok, "owner_id");
     if (owner)
         json_object_set(facts, "ownerId", owner);
+    const char *refresh = json_string_value(json_object_get(tok, "refresh_token"));
+    json_int_t rttl = json_integer_value(json_object_get(tok, "refresh_token_expires_in"));
+    if (a.auth_code && refresh) {
+        /* the connect flow: the connection lives on this refresh token */
+        int64_t exp = rttl > 0 ? sgw_now_ms() + (int64_t)rttl * 1000 : 0;
+        json_object_set_new(facts, "secret", json_pack("{s:s, s:I}", "refreshToken", refresh,
+                                                       "refreshTokenExpiresAt", (json_int_t)exp));
+        if (exp) {
+            char t[32];
+            sgw_time_format(t, exp);
+            json_object_set_new(facts, "expiresAt", json_string(t));
+        }
+    }
     json_decref(tok);
     /* the numbers it can send from: what a `from` must be */
     job_free(j);
@@ -1260,6 +1425,25 @@ static sgw_err rc_verify(const sgw_cfg *cfg, const char *account, char **info, c
     }
     json_decref(o);
     json_object_set(facts, "numbers", nums);
+    /* the account's id, for people (best effort: the connection works
+     * without it) */
+    job_free(j);
+    j = calloc(1, sizeof *j);
+    if (j) {
+        j->acct = &a;
+        snprintf(url, sizeof url, "%s/restapi/v1.0/account/~", a.server);
+        if (job_http(&c, j, url, NULL, 0, a.token, NULL, NULL) == 0 &&
+            verify_perform(j, &cr) == 200) {
+            json_t *acc = json_loads(j->resp ? j->resp : "", 0, NULL);
+            json_t *id = json_object_get(acc, "id");
+            if (json_is_integer(id))
+                json_object_set_new(facts, "rcAccountId",
+                                    json_sprintf("%lld", (long long)json_integer_value(id)));
+            else if (json_is_string(id))
+                json_object_set(facts, "rcAccountId", id);
+            json_decref(acc);
+        }
+    }
     *info = json_dumps(facts, JSON_COMPACT);
     rv = *info ? SGW_OK : SGW_ENOMEM;
 done:

@@ -80,8 +80,9 @@ static void sim_pop(sim_conn *c, sim_item *out)
         c->heap[i] = last;
 }
 
-static sgw_err sim_create(void **conn, const sgw_cfg *cfg)
+static sgw_err sim_create(void **conn, const sgw_cfg *cfg, const sgw_tr_host *host)
 {
+    (void)host;
     sim_conn *c = calloc(1, sizeof *c);
     if (!c)
         return SGW_ENOMEM;

@@ -71,11 +71,19 @@ enum {
 
 struct pollfd;
 
+/* What the process offers adapters (given to create; outlives the conn). */
+typedef struct sgw_tr_host {
+    void *ctx;
+    /* Keep secret fields the provider rotated (a refresh token) in the
+     * tenant's stored connection; patch is a JSON object. */
+    void (*save_secret)(void *ctx, const char *tenant, const char *provider, const char *patch);
+} sgw_tr_host;
+
 struct sgw_transport_ops {
     const char *name;          /* config group transport.<name>, metrics, providerAttempts */
     const char *title;         /* for people: "RingCentral" */
     unsigned supports;
-    sgw_err (*create)(void **conn, const sgw_cfg *cfg);
+    sgw_err (*create)(void **conn, const sgw_cfg *cfg, const sgw_tr_host *host);
     void (*destroy)(void *conn);
     /* Start sending; the outcome comes from poll(). SGW_EBUSY when the
      * adapter cannot take more now (the caller retries later). */

@@ -229,7 +229,77 @@ def run(cases):
             traceback.print_exc()
             for g in LIVE:  # the server's side of the story
                 state = "running" if g.proc and g.proc.poll() is None else "exited"
-                print("--- smsgw log (%s), last lines:\n%s---" % (state, g.log_tail(60)),
-                      flush=True)
+                print("--- %s log (%s), last lines:\n%s---"
+                      % (type(g).__name__, state, g.log_tail(60)), flush=True)
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed or not passed else 0)
+
+
+FAKECARRIER = os.path.join(os.environ.get("SMSGW_BUILD_DIR") or
+                           os.path.join(os.path.dirname(__file__), "..", "..", "build"),
+                           "fakecarrier")
+RC_CREDS = {"clientId": "fake-client-id", "clientSecret": "fake-client-secret", "jwt": "fake-jwt"}
+
+
+class FakeCarrier:
+    """One bench/fakecarrier process (a fake RingCentral) on a free loopback
+    port; args are its command-line knobs."""
+
+    def __init__(self, *args):
+        self.dir = tempfile.mkdtemp(prefix="smsgw-fc-")
+        self.log = os.path.join(self.dir, "fakecarrier.log")
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([FAKECARRIER, "--listen", "127.0.0.1:0"] + list(args),
+                                     stdout=subprocess.PIPE, stderr=logf)
+        logf.close()
+        line = self.proc.stdout.readline().decode()
+        if "listening on " not in line:
+            raise AssertionError("fakecarrier did not start: %r\n%s" % (line, self.log_tail()))
+        self.url = line.strip().rsplit(" ", 1)[1]
+        self.port = int(self.url.rsplit(":", 1)[1])
+        LIVE.append(self)
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def call(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            c.request(method, path, body=json.dumps(body) if body is not None else None,
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            raw = r.read().decode("utf-8", "replace")
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, raw)
+        finally:
+            c.close()
+
+    def config(self, **knobs):
+        r = self.call("POST", "/_fake/config", knobs)
+        assert r.status == 200, r
+        return r.json
+
+    def messages(self):
+        r = self.call("GET", "/_fake/messages")
+        assert r.status == 200, r
+        return r.json["messages"]
+
+    def stats(self):
+        return self.call("GET", "/_fake/stats").json
+
+    def creds(self):
+        return dict(RC_CREDS, serverUrl=self.url)
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
