@@ -19,11 +19,22 @@
 #include "store/store.h"
 #include "transport/transport.h"
 
+#define SGW_MAX_PROVIDERS 8
+
+/* Outcomes of one provider's calls (transport/registry.c order), counted by
+ * the status actor, read by /metrics. */
+typedef struct sgw_provider_stats {
+    atomic_uint_fast64_t attempts, ok, retryable, permanent, latency_ms_sum;
+} sgw_provider_stats;
+
 typedef struct sgw_app {
     sgw_store *store;
     const sgw_cfg *cfg;
     int64_t boot_ms;        /* wall ms before the store was opened */
     atomic_int draining;    /* set on SIGTERM: ingress answers 503 */
+    /* status changes published, by new status (sgw_status) */
+    atomic_uint_fast64_t status_events[SGW_ST_MAX];
+    sgw_provider_stats providers[SGW_MAX_PROVIDERS];
 } sgw_app;
 
 extern const struct sgw_actor_ops sgw_actor_ingress;

@@ -76,6 +76,9 @@ static sgw_err status_init(void *st, const sgw_actor_env *env)
 
 static void status_publish(status_actor *self, const sgw_sms *rec)
 {
+    if (rec->status >= 0 && rec->status < SGW_ST_MAX)
+        atomic_fetch_add_explicit(&self->app->status_events[rec->status], 1,
+                                  memory_order_relaxed);
     char *json = sgw_event_json(rec);
     if (!json)
         return;
@@ -96,6 +99,26 @@ static int64_t status_backoff(status_actor *self, int attempt, int64_t retry_aft
     double f = 1.0 + self->jitter * (2.0 * ((double)r / 4294967295.0) - 1.0);
     d = (int64_t)((double)d * f);
     return d < retry_after ? retry_after : d;
+}
+
+/* Count a provider's answer for /metrics. */
+static void status_count(status_actor *self, const char *provider, const sgw_tr_outcome *o)
+{
+    const struct sgw_transport_ops *const *all = sgw_transport_all();
+    for (int p = 0; all[p] && p < SGW_MAX_PROVIDERS; p++) {
+        if (strcmp(all[p]->name, provider) != 0)
+            continue;
+        sgw_provider_stats *ps = &self->app->providers[p];
+        atomic_fetch_add_explicit(&ps->attempts, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(o->result == SGW_SEND_OK      ? &ps->ok
+                                  : o->result == SGW_SEND_RETRY ? &ps->retryable
+                                                                : &ps->permanent,
+                                  1, memory_order_relaxed);
+        int64_t ms = o->finished_ms - o->started_ms;
+        atomic_fetch_add_explicit(&ps->latency_ms_sum, (uint64_t)(ms > 0 ? ms : 0),
+                                  memory_order_relaxed);
+        return;
+    }
 }
 
 static void status_set_error(sgw_sms *m, const sgw_tr_outcome *o)
@@ -126,6 +149,7 @@ static int status_apply(sgw_sms *m, void *ctx, int i)
     } else {
         if (m->status != SGW_ST_SENDING && m->status != SGW_ST_QUEUED)
             return 0; /* cancelled or finished meanwhile */
+        status_count(self, self->provider[i], o);
         sgw_attempt a = { .started_ms = o->started_ms, .finished_ms = o->finished_ms,
                           .ok = o->result == SGW_SEND_OK };
         snprintf(a.provider, sizeof a.provider, "%s", self->provider[i]);

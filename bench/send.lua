@@ -1,6 +1,8 @@
 -- bench/send.lua — wrk script: POST /v1/sms/send with a unique `to` per
 -- request. Arguments (after --): API key, then an optional request count
--- for an exact-count run (each thread sends count/threads, then stops wrk).
+-- for an exact-count run (each thread sends count/threads, then stops wrk),
+-- then an optional number of sending numbers: `from` cycles through
+-- +15552000000, +15552000001, ... (default: always +15551234567).
 -- Prints one line at the end:
 --   LAT ok=… bad=… rps=… p50_ms=… p99_ms=…
 local threads = {}
@@ -11,6 +13,7 @@ end
 function init(args)
   key = args[1] or ""
   quota = tonumber(args[2] or "0")
+  nfrom = tonumber(args[3] or "0")
   sent, ok, bad = 0, 0, 0
   base = 5550000000 + tid * 10000000
 end
@@ -18,7 +21,9 @@ function request()
   sent = sent + 1
   -- the last digits stay away from the simulator's story endings 0002-0008
   local to = string.format("+1%d", base + (sent % 1000000) * 10 + 1)
-  local body = string.format('{"to":"%s","from":"+15551234567","body":"benchmark message %d"}', to, sent)
+  local from = "+15551234567"
+  if nfrom > 0 then from = string.format("+1555200%04d", (sent + tid) % nfrom) end
+  local body = string.format('{"to":"%s","from":"%s","body":"benchmark message %d"}', to, from, sent)
   return wrk.format("POST", "/v1/sms/send",
     { ["Authorization"] = "Bearer " .. key, ["Content-Type"] = "application/json" }, body)
 end

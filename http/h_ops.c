@@ -111,6 +111,31 @@ void h_metrics(sgw_req *r)
                   "smsgw_store_records_written_total %llu\n",
               (unsigned long long)ss.writes, (double)ss.write_us_sum / 1e6,
               (unsigned long long)ss.records_written);
+    mb_printf(&b, "# HELP smsgw_status_events_total Message status changes published, by "
+                  "new status.\n# TYPE smsgw_status_events_total counter\n");
+    for (int st = 0; st < SGW_ST_MAX; st++)
+        mb_printf(&b, "smsgw_status_events_total{status=\"%s\"} %llu\n", sgw_status_name(st),
+                  (unsigned long long)atomic_load(&d->app->status_events[st]));
+    mb_printf(&b, "# HELP smsgw_provider_attempts_total Provider calls by outcome.\n"
+                  "# TYPE smsgw_provider_attempts_total counter\n");
+    const struct sgw_transport_ops *const *all = sgw_transport_all();
+    for (int p = 0; all[p] && p < SGW_MAX_PROVIDERS; p++) {
+        const sgw_provider_stats *ps = &d->app->providers[p];
+        mb_printf(&b,
+                  "smsgw_provider_attempts_total{provider=\"%s\",outcome=\"ok\"} %llu\n"
+                  "smsgw_provider_attempts_total{provider=\"%s\",outcome=\"retryable\"} %llu\n"
+                  "smsgw_provider_attempts_total{provider=\"%s\",outcome=\"permanent\"} %llu\n",
+                  all[p]->name, (unsigned long long)atomic_load(&ps->ok), all[p]->name,
+                  (unsigned long long)atomic_load(&ps->retryable), all[p]->name,
+                  (unsigned long long)atomic_load(&ps->permanent));
+    }
+    mb_printf(&b, "# HELP smsgw_provider_latency_seconds_total Time provider calls took, "
+                  "summed (mean = this / attempts).\n"
+                  "# TYPE smsgw_provider_latency_seconds_total counter\n");
+    for (int p = 0; all[p] && p < SGW_MAX_PROVIDERS; p++)
+        mb_printf(&b, "smsgw_provider_latency_seconds_total{provider=\"%s\"} %.3f\n",
+                  all[p]->name,
+                  (double)atomic_load(&d->app->providers[p].latency_ms_sum) / 1000.0);
     mb_printf(&b, "# HELP smsgw_http_requests_total HTTP requests by status class.\n"
                   "# TYPE smsgw_http_requests_total counter\n");
     for (int c = 1; c < 6; c++)
