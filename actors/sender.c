@@ -17,9 +17,11 @@
  *          thread waits per message; the sockets they wait on are polled
  *          with the actor's inputs (fds), so an answer is handled at once.
  * Accounts: a provider that needs the tenant's connection (RingCentral)
- *          gets it from the store (secrets opened), cached per tenant for
- *          ACCOUNT_CACHE_MS; a tenant without one fails the message with
- *          "<Provider> not connected for this tenant".
+ *          gets it from the store (secrets opened), cached per tenant; the
+ *          cache is checked against the stored version once per batch, so
+ *          a new connection or a disconnect counts from the next batch. A
+ *          tenant without one fails the message with "<Provider> not
+ *          connected for this tenant".
  * Stop:    drain() waits until no provider call is under way, so in-flight
  *          calls finish and their outcomes reach status before exit.
  * Tenants: a message of a suspended or inactive tenant fails with
@@ -33,7 +35,6 @@
 #include "bus/util.h"
 
 #define SENDER_MAX_PROVIDERS 8
-#define ACCOUNT_CACHE_MS 1000
 #define ACCOUNT_CACHE_MAX 256
 
 typedef struct account_entry {
@@ -41,7 +42,8 @@ typedef struct account_entry {
     int provider;
     char *json;          /* NULL: not connected (or not readable) */
     sgw_err err;
-    int64_t version, fetched_ms;
+    int64_t version, used_ms;
+    uint64_t checked_batch;  /* the batch in which the version was checked */
 } account_entry;
 
 typedef struct sender {
@@ -63,6 +65,7 @@ typedef struct sender {
     account_entry accounts[ACCOUNT_CACHE_MAX];
     int naccounts;
     sgw_tr_host host;
+    uint64_t batch_no;
 } sender;
 
 static void sender_save_secret(void *ctx, const char *tenant, const char *provider,
@@ -118,6 +121,15 @@ static int sender_provider(sender *self, const char *name)
 
 /* The tenant's connection to provider p (cached): SGW_OK with *json and
  * *version, or the store's error (SGW_ENOENT: not connected). */
+static void account_forget(account_entry *e)
+{
+    if (e->json) {
+        memset(e->json, 0, strlen(e->json));
+        free(e->json);
+        e->json = NULL;
+    }
+}
+
 static sgw_err sender_account(sender *self, const char *tenant, int p, const char **json,
                               int64_t *version)
 {
@@ -129,28 +141,29 @@ static sgw_err sender_account(sender *self, const char *tenant, int p, const cha
             e = x;
             break;
         }
-        if (!oldest || x->fetched_ms < oldest->fetched_ms)
+        if (!oldest || x->used_ms < oldest->used_ms)
             oldest = x;
     }
     if (!e) {
         e = self->naccounts < ACCOUNT_CACHE_MAX ? &self->accounts[self->naccounts++] : oldest;
-        if (e->json) {
-            memset(e->json, 0, strlen(e->json));
-            free(e->json);
-        }
+        account_forget(e);
         memset(e, 0, sizeof *e);
         snprintf(e->tenant, sizeof e->tenant, "%s", tenant);
         e->provider = p;
     }
-    if (!e->fetched_ms || now - e->fetched_ms > ACCOUNT_CACHE_MS) {
-        if (e->json) {
-            memset(e->json, 0, strlen(e->json));
-            free(e->json);
-            e->json = NULL;
+    e->used_ms = now;
+    if (e->checked_batch != self->batch_no || !e->checked_batch) {
+        e->checked_batch = self->batch_no;
+        int64_t v = 0;
+        sgw_err rv = sgw_store_conn_version(self->app->store, tenant, self->ops[p]->name, &v);
+        if (rv != SGW_OK) {
+            account_forget(e);
+            e->err = rv;
+        } else if (!e->json || e->version != v) {
+            account_forget(e);
+            e->err = sgw_store_conn_account(self->app->store, tenant, self->ops[p]->name,
+                                            &e->json, &e->version);
         }
-        e->err = sgw_store_conn_account(self->app->store, tenant, self->ops[p]->name, &e->json,
-                                        &e->version);
-        e->fetched_ms = now;
     }
     *json = e->json;
     *version = e->version;
@@ -311,6 +324,7 @@ static int64_t sender_pump(sender *self);
 static void sender_handle(void *st, const sgw_msg *msgs, int n)
 {
     sender *self = st;
+    self->batch_no++; /* connections are checked against the store once per batch */
     int k = 0;
     for (int i = 0; i < n; i++) {
         size_t off = 0, len;
@@ -391,10 +405,7 @@ static void sender_fini(void *st)
     sgw_list_free(&self->outcome_list);
     sgw_list_free(&self->publish_list);
     for (int i = 0; i < self->naccounts; i++)
-        if (self->accounts[i].json) {
-            memset(self->accounts[i].json, 0, strlen(self->accounts[i].json));
-            free(self->accounts[i].json);
-        }
+        account_forget(&self->accounts[i]);
 }
 
 const struct sgw_actor_ops sgw_actor_sender = {

@@ -63,20 +63,31 @@ static json_t *conn_answer(const char *tenant, const char *provider, json_t *pub
     return o;
 }
 
-void h_conn_put(sgw_req *r)
+/* The provider and tenant of the path, if the caller may act on them;
+ * else answers and returns NULL. */
+static const conn_kind *conn_target(sgw_req *r, int admin_only,
+                                    const struct sgw_transport_ops **ops)
 {
-    if (r->auth.role != SGW_ROLE_ADMIN) {
+    if (admin_only && r->auth.role != SGW_ROLE_ADMIN) {
         sgw_reply_error(r, 403, "forbidden", "This needs an admin key");
-        return;
+        return NULL;
     }
-    const struct sgw_transport_ops *ops;
-    const conn_kind *k = conn_kind_of(r, &ops);
+    const conn_kind *k = conn_kind_of(r, ops);
     if (!k)
-        return;
+        return NULL;
     json_t *t = sgw_tenant_visible(r);
     if (!t)
-        return;
+        return NULL;
     json_decref(t);
+    return k;
+}
+
+void h_conn_put(sgw_req *r)
+{
+    const struct sgw_transport_ops *ops;
+    const conn_kind *k = conn_target(r, 1, &ops);
+    if (!k)
+        return;
     json_t *req = sgw_req_json_object(r);
     if (!req)
         return;
@@ -167,13 +178,9 @@ int sgw_conn_store(sgw_req *r, const char *tenant, const char *provider, json_t 
 void h_conn_get(sgw_req *r)
 {
     const struct sgw_transport_ops *ops;
-    const conn_kind *k = conn_kind_of(r, &ops);
+    const conn_kind *k = conn_target(r, 0, &ops);
     if (!k)
         return;
-    json_t *t = sgw_tenant_visible(r);
-    if (!t)
-        return;
-    json_decref(t);
     char *pub_text = NULL;
     if (sgw_store_conn_get(r->srv->deps.store, r->param[0], k->provider, &pub_text, NULL, NULL) !=
         SGW_OK) {
@@ -188,18 +195,10 @@ void h_conn_get(sgw_req *r)
 
 void h_conn_delete(sgw_req *r)
 {
-    if (r->auth.role != SGW_ROLE_ADMIN) {
-        sgw_reply_error(r, 403, "forbidden", "This needs an admin key");
-        return;
-    }
     const struct sgw_transport_ops *ops;
-    const conn_kind *k = conn_kind_of(r, &ops);
+    const conn_kind *k = conn_target(r, 1, &ops);
     if (!k)
         return;
-    json_t *t = sgw_tenant_visible(r);
-    if (!t)
-        return;
-    json_decref(t);
     if (sgw_store_conn_get(r->srv->deps.store, r->param[0], k->provider, NULL, NULL, NULL) !=
         SGW_OK) {
         conn_not_found(r, ops);

@@ -162,3 +162,20 @@ sgw_err sgw_store_conn_patch_secret(sgw_store *s, const char *tenant, const char
     json_decref(doc);
     return rv;
 }
+
+sgw_err sgw_store_conn_version(sgw_store *s, const char *tenant, const char *provider,
+                               int64_t *version)
+{
+    char id[96], *text;
+    conn_id(id, sizeof id, tenant, provider);
+    sgw_err rv = sgw_store_doc_get(s, SGW_DOC_CONN, id, &text);
+    if (rv != SGW_OK)
+        return rv;
+    json_t *doc = json_loads(text, 0, NULL);
+    free(text);
+    json_t *v = json_object_get(doc, "version");
+    rv = json_is_integer(v) ? SGW_OK : SGW_EPROTO;
+    *version = json_integer_value(v);
+    json_decref(doc);
+    return rv;
+}

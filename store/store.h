@@ -148,6 +148,10 @@ sgw_err sgw_store_conn_delete(sgw_store *s, const char *tenant, const char *prov
  * connection stays valid. SGW_ENOENT if it is gone (disconnected). */
 sgw_err sgw_store_conn_patch_secret(sgw_store *s, const char *tenant, const char *provider,
                                     const char *patch_json);
+/* The connection's version only (cheap: nothing is opened). SGW_ENOENT if
+ * there is none. */
+sgw_err sgw_store_conn_version(sgw_store *s, const char *tenant, const char *provider,
+                               int64_t *version);
 /* The public and secret parts merged into one object: what an adapter is
  * given (transport/transport.h's account). */
 sgw_err sgw_store_conn_account(sgw_store *s, const char *tenant, const char *provider,

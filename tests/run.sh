@@ -11,6 +11,14 @@ STAGES=${STAGES:-"1 2 3"}
 JOBS=$(nproc)
 export SMSGW_TEST_SLOW_OK=1
 
+# the JS SDK check's packages (e2e.test_fakecarrier_sdk), exactly as locked,
+# from the npm registry, when missing or stale (etc/bootstrap.sh installed
+# Debian's npm); without them that test fails and names the fix
+if command -v npm >/dev/null 2>&1 &&
+    { [ ! -d tests/sdk/node_modules ] || [ tests/sdk/package-lock.json -nt tests/sdk/node_modules ]; }; then
+    npm ci --prefix tests/sdk --no-audit --no-fund && touch tests/sdk/node_modules
+fi
+
 run_stage() { # name build_dir sanitizer ctest-args...
     name=$1 dir=$2 san=$3
     shift 3

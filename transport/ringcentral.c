@@ -104,6 +104,7 @@ struct rc_acct {
     char *refresh_failed;            /* the stored refresh token RingCentral refused */
     char *token;
     unsigned token_gen;      /* bumped with every new token */
+    char owner[24];          /* the token's extension (owner_id): the one that sends */
     int64_t token_exp_ms, refresh_exp_ms;
     int token_busy;
     int64_t token_retry_at;
@@ -466,17 +467,42 @@ static void acct_wait(rc_acct *a, rc_job *j)
 static void job_start(rc_conn *c, rc_job *j);
 static void job_run(rc_conn *c, rc_job *j);
 
+/* A job of the account itself (its token, its numbers). */
+static rc_job *acct_job(rc_acct *a, job_kind kind)
+{
+    rc_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->kind = kind;
+    j->acct = a;
+    j->version = a->version;
+    j->started_ms = sgw_now_ms();
+    return j;
+}
+
+/* Drop a job's finished request so it can make another. */
+static void job_reset_http(rc_job *j)
+{
+    if (j->easy)
+        curl_easy_cleanup(j->easy);
+    j->easy = NULL;
+    curl_slist_free_all(j->hdrs);
+    j->hdrs = NULL;
+    free(j->post);
+    j->post = NULL;
+    free(j->resp);
+    j->resp = NULL;
+    j->resp_len = 0;
+    j->retry_after_ms = 0;
+}
+
 static void acct_fetch_token(rc_conn *c, rc_acct *a)
 {
     if (a->token_busy)
         return;
-    rc_job *j = calloc(1, sizeof *j);
+    rc_job *j = acct_job(a, JOB_TOKEN);
     if (!j)
         return;
-    j->kind = JOB_TOKEN;
-    j->acct = a;
-    j->version = a->version;
-    j->started_ms = sgw_now_ms();
     char url[2048];
     snprintf(url, sizeof url, "%s/restapi/oauth/token", a->server);
     if (job_http(c, j, url, NULL, 1, NULL, a->client_id, a->client_secret) != 0) {
@@ -502,15 +528,7 @@ static void acct_fetch_numbers_page(rc_conn *c, rc_job *j)
     char url[2048];
     snprintf(url, sizeof url, "%s/restapi/v1.0/account/~/phone-number?perPage=1000&page=%d",
              a->server, j->page);
-    if (j->easy) {
-        curl_easy_cleanup(j->easy);
-        j->easy = NULL;
-        curl_slist_free_all(j->hdrs);
-        j->hdrs = NULL;
-        free(j->resp);
-        j->resp = NULL;
-        j->resp_len = 0;
-    }
+    job_reset_http(j);
     if (job_http(c, j, url, NULL, 0, a->token, NULL, NULL) != 0) {
         a->nums_busy = 0;
         job_free(j);
@@ -523,14 +541,10 @@ static void acct_fetch_numbers(rc_conn *c, rc_acct *a)
 {
     if (a->nums_busy)
         return;
-    rc_job *j = calloc(1, sizeof *j);
+    rc_job *j = acct_job(a, JOB_NUMBERS);
     if (!j)
         return;
-    j->kind = JOB_NUMBERS;
-    j->acct = a;
-    j->version = a->version;
     j->page = 1;
-    j->started_ms = sgw_now_ms();
     a->nums_busy = 1;
     acct_fetch_numbers_page(c, j);
 }
@@ -714,21 +728,21 @@ static void job_run(rc_conn *c, rc_job *j)
                        "Phone number %s cannot send SMS in this RingCentral account", j->from);
         return;
     }
+    if (a->owner[0] && strcmp(n->ext, a->owner) != 0) {
+        /* RingCentral sends SMS only as the extension that owns the number
+         * (transport/README.md section 2) */
+        if (j->kind == JOB_SEND)
+            job_finish(c, j, SGW_SEND_PERMANENT, NULL, "number_not_owned",
+                       "Phone number %s belongs to another extension (%s) of this RingCentral "
+                       "account; connect that extension's user to send from it", j->from, n->ext);
+        else
+            job_free(j);
+        return;
+    }
     if (j->kind == JOB_SEND && !lane_enter(c, j))
         return;
     char url[2048];
-    if (j->easy) { /* a second try after a 401: start afresh */
-        curl_easy_cleanup(j->easy);
-        j->easy = NULL;
-        curl_slist_free_all(j->hdrs);
-        j->hdrs = NULL;
-        free(j->post);
-        j->post = NULL;
-        free(j->resp);
-        j->resp = NULL;
-        j->resp_len = 0;
-        j->retry_after_ms = 0;
-    }
+    job_reset_http(j); /* a second try after a 401 starts afresh */
     j->token_gen = a->token_gen;
     if (j->kind == JOB_SEND) {
         snprintf(url, sizeof url, "%s/restapi/v1.0/account/~/extension/%s/sms", a->server,
@@ -775,6 +789,11 @@ static void done_token(rc_conn *c, rc_job *j, CURLcode cr)
         json_int_t ttl = json_integer_value(json_object_get(o, "expires_in"));
         const char *refresh = json_string_value(json_object_get(o, "refresh_token"));
         json_int_t rttl = json_integer_value(json_object_get(o, "refresh_token_expires_in"));
+        json_t *owner = json_object_get(o, "owner_id");
+        if (json_is_string(owner))
+            snprintf(a->owner, sizeof a->owner, "%s", json_string_value(owner));
+        else if (json_is_integer(owner))
+            snprintf(a->owner, sizeof a->owner, "%lld", (long long)json_integer_value(owner));
         if (tok && ttl > 0) {
             str_wipe(&a->token);
             a->token = strdup(tok);
@@ -1069,13 +1088,7 @@ static void done_query(rc_conn *c, rc_job *j, CURLcode cr)
     if (j->polls_left > 0) {
         j->polls_left--;
         j->poll_gap_ms *= 2;
-        curl_easy_cleanup(j->easy);
-        j->easy = NULL;
-        curl_slist_free_all(j->hdrs);
-        j->hdrs = NULL;
-        free(j->resp);
-        j->resp = NULL;
-        j->resp_len = 0;
+        job_reset_http(j);
         j->auth_retried = 0;
         timer_add(c, j, sgw_now_ms() + j->poll_gap_ms);
         return;
@@ -1314,7 +1327,8 @@ static int rc_fds(void *conn, struct pollfd *pfd, int max)
 {
     rc_conn *c = conn;
     int n = c->nfds < max ? c->nfds : max;
-    memcpy(pfd, c->fds, sizeof *pfd * (size_t)n);
+    if (n > 0)
+        memcpy(pfd, c->fds, sizeof *pfd * (size_t)n);
     return n;
 }
 
@@ -1375,6 +1389,11 @@ static sgw_err rc_verify(const sgw_cfg *cfg, const char *account, char **info, c
     json_t *owner = json_object_get(tok, "owner_id");
     if (owner)
         json_object_set(facts, "ownerId", owner);
+    char owner_id[24] = "";
+    if (json_is_string(owner))
+        snprintf(owner_id, sizeof owner_id, "%s", json_string_value(owner));
+    else if (json_is_integer(owner))
+        snprintf(owner_id, sizeof owner_id, "%lld", (long long)json_integer_value(owner));
     const char *refresh = json_string_value(json_object_get(tok, "refresh_token"));
     json_int_t rttl = json_integer_value(json_object_get(tok, "refresh_token_expires_in"));
     if (a.auth_code && refresh) {
@@ -1419,7 +1438,14 @@ static sgw_err rc_verify(const sgw_cfg *cfg, const char *account, char **info, c
     {
         const char *phone = json_string_value(json_object_get(r, "phoneNumber"));
         json_t *feats = json_object_get(r, "features");
-        if (phone && json_object_get(r, "extension") &&
+        json_t *ext = json_object_get(json_object_get(r, "extension"), "id");
+        char ext_id[24] = "";
+        if (json_is_string(ext))
+            snprintf(ext_id, sizeof ext_id, "%s", json_string_value(ext));
+        else if (json_is_integer(ext))
+            snprintf(ext_id, sizeof ext_id, "%lld", (long long)json_integer_value(ext));
+        /* the numbers the connected user's extension can send from */
+        if (phone && ext_id[0] && (!owner_id[0] || strcmp(ext_id, owner_id) == 0) &&
             (!json_is_array(feats) || (parse_features(feats) & FEAT_SMS)))
             json_array_append_new(nums, json_string(phone));
     }
