@@ -13,15 +13,16 @@
 # accepted every message smsgw accepted, and until smsgw has recorded them
 # all `sent`.
 # One machine-readable line per latency:
-#   e2e latency_ms=… n=… accept_rps=… sent_mps=… carrier_mps=… rss_mb=… nfrom=… ordered=…
-# Knobs: BUILD_DIR=build SECS=10 NFROM=256 LATENCIES="0 50" CONNS=32 ORDERED=true KEEP=0
+#   e2e latency_ms=… n=… accept_rps=… sent_mps=… carrier_mps=… rss_mb=… nfrom=… ordered=… maxconn=…
+# Knobs: BUILD_DIR=build SECS=10 NFROM=256 LATENCIES="0 50" CONNS=32 ORDERED=true
+#        MAXCONN=128 (smsgw's connections to the carrier) FC_THREADS=256 KEEP=0
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
 SECS=${SECS:-10} NFROM=${NFROM:-256} LATENCIES=${LATENCIES:-"0 50"} CONNS=${CONNS:-32}
-ORDERED=${ORDERED:-true} KEEP=${KEEP:-0}
+ORDERED=${ORDERED:-true} KEEP=${KEEP:-0} MAXCONN=${MAXCONN:-128} FC_THREADS=${FC_THREADS:-256}
 SMSGW="$BUILD_DIR/smsgw" FC="$BUILD_DIR/fakecarrier"
 ADMIN=sgw_cccccccccccccccccccccccccccccccc
 
@@ -56,7 +57,7 @@ for lat in $LATENCIES; do
     # the fake carrier, with NFROM numbers of extension 200000001
     nums=()
     for ((i = 0; i < NFROM; i++)); do nums+=(--number "$(printf '+1555200%04d' $i):200000001:SmsSender"); done
-    "$FC" --listen 127.0.0.1:0 --latency-ms "$lat" "${nums[@]}" >"$WORK/fc-$lat.out" 2>"$WORK/fc-$lat.log" &
+    "$FC" --listen 127.0.0.1:0 --threads "$FC_THREADS" --latency-ms "$lat" "${nums[@]}" >"$WORK/fc-$lat.out" 2>"$WORK/fc-$lat.log" &
     fcpid=$!; PIDS+=("$fcpid")
     for _ in $(seq 100); do grep -q "listening on" "$WORK/fc-$lat.out" && break; sleep 0.05; done
     fcurl=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$WORK/fc-$lat.out")
@@ -67,7 +68,7 @@ for lat in $LATENCIES; do
 store = { sync = "always"; };
 limits = { app_key_per_min = 1000000000; admin_key_per_min = 1000000000; from_per_window = 1000000000; };
 transport = { default_route = [ "ringcentral" ];
-              ringcentral = { status_polls = 0; ordered_per_number = $ORDERED; max_connections = 64; }; };
+              ringcentral = { status_polls = 0; ordered_per_number = $ORDERED; max_connections = $MAXCONN; }; };
 EOF
     SMSGW_LISTEN="127.0.0.1:$port" SMSGW_DATA_DIR="$WORK/data-$lat" SMSGW_ADMIN_KEY=$ADMIN \
         SMSGW_CONFIG="$WORK/e2e.cfg" "$SMSGW" >"$WORK/smsgw-$lat.log" 2>&1 &
@@ -103,5 +104,5 @@ EOF
     stop_pid "$pid"; stop_pid "$fcpid"
     rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN{ if (b == "" || b <= a) print "n/a"; else printf "%.1f", n / (b - a) }'; }
     log "latency ${lat} ms: wrk $line"
-    echo "e2e latency_ms=$lat n=$accepted accept_rps=$(rate "$accepted" "$t0" "$t_acc") sent_mps=$(rate "$accepted" "$t0" "$t_sent") carrier_mps=$(rate "$accepted" "$t0" "$t_car") rss_mb=$rss nfrom=$NFROM ordered=$ORDERED"
+    echo "e2e latency_ms=$lat n=$accepted accept_rps=$(rate "$accepted" "$t0" "$t_acc") sent_mps=$(rate "$accepted" "$t0" "$t_sent") carrier_mps=$(rate "$accepted" "$t0" "$t_car") rss_mb=$rss nfrom=$NFROM ordered=$ORDERED maxconn=$MAXCONN"
 done

@@ -79,8 +79,36 @@ def test_good_config_and_defaults():
         gw.cleanup()
 
 
+def test_secret_key_from_environment():
+    gw = Gateway(env={"SMSGW_SECRET_KEY": "ab" * 32})
+    try:
+        gw.start()
+        assert not os.path.exists(os.path.join(gw.data, "secret.key"))
+    finally:
+        gw.cleanup()
+    # the default: a private key file, created once
+    gw = Gateway()
+    try:
+        gw.start()
+        path = os.path.join(gw.data, "secret.key")
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        with open(path) as f:
+            first = f.read()
+        gw.stop()
+        gw.start()
+        with open(path) as f:
+            assert f.read() == first
+    finally:
+        gw.cleanup()
+    r = smsgw(env={"SMSGW_SECRET_KEY": "not-hex", "SMSGW_LISTEN": "127.0.0.1:1",
+                   "SMSGW_DATA_DIR": "/tmp/smsgw-never-used-%d" % os.getpid()})
+    assert r.returncode == 1 and "SMSGW_SECRET_KEY" in r.stderr, r
+
+
 run([
     ("--help, --version, unknown commands exit 2", test_help_version_and_bad_commands),
+    ("SMSGW_SECRET_KEY is used; without it a 0600 key file is made once; a bad one refused",
+     test_secret_key_from_environment),
     ("admin create-key makes a working admin key; refused while running", test_admin_create_key),
     ("bad configs are refused at start with file, line and reason", test_bad_configs_refused),
     ("check-config accepts a good file; config defaults is etc/smsgw.cfg", test_good_config_and_defaults),
