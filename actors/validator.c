@@ -20,6 +20,7 @@
 
 #include "actors/actors.h"
 #include "actors/sms/phone.h"
+#include "actors/sms/template.h"
 #include "actors/sms/text.h"
 #include "bus/log.h"
 #include "bus/util.h"
@@ -34,6 +35,7 @@ typedef struct validator {
     nng_socket to_ingress, to_scheduler;
     int64_t lease_ms;
     int64_t request_timeout_ms;
+    char live_route[24];  /* the first provider of live sends */
     /* per batch */
     sgw_sms *recs;
     sgw_sms **ptrs;
@@ -49,6 +51,9 @@ static sgw_err validator_init(void *st, const sgw_actor_env *env)
     self->app = env->app;
     self->lease_ms = sgw_cfg_int(env->cfg, "actors.scheduler.lease_ms");
     self->request_timeout_ms = sgw_cfg_int(env->cfg, "http.request_timeout_ms");
+    const config_setting_t *route = sgw_cfg_setting(env->cfg, "transport.default_route");
+    const char *first = route ? config_setting_get_string_elem(route, 0) : NULL;
+    snprintf(self->live_route, sizeof self->live_route, "%s", first ? first : "sim");
     self->cap = (int)sgw_cfg_int(env->cfg, "actors.validator.batch_max");
     if (self->cap <= 0)
         self->cap = 64;
@@ -89,10 +94,12 @@ static void validator_error(validator *self, const sgw_msg *req, int code, const
 /* Why a request is refused: HTTP status, message, code. */
 typedef struct verdict {
     int status;
-    char error[160];
+    char error[200];
     const char *code;
 } verdict;
 
+static int refuse(verdict *v, int status, const char *code, const char *fmt, const char *arg)
+    __attribute__((format(printf, 4, 0)));
 static int refuse(verdict *v, int status, const char *code, const char *fmt, const char *arg)
 {
     v->status = status;
@@ -120,10 +127,34 @@ static int opt_string(json_t *req, const char *name, const char *alias, const ch
     return 1;
 }
 
+/* An alphanumeric from: a sender ID of the tenant that this send may use
+ * (live: approved, and a route that carries sender IDs; test: pending too). */
+static int validator_sender_id(validator *self, const sgw_msg *m, const char *from, verdict *v)
+{
+    char *doc = NULL;
+    if (sgw_store_sender_id_find(self->app->store, m->tenant, from, &doc) != SGW_OK)
+        return refuse(v, 400, "sender_id_invalid", "Sender ID %s is not registered", from);
+    json_t *o = json_loads(doc, 0, NULL);
+    free(doc);
+    const char *st = json_string_value(json_object_get(o, "status"));
+    int test = (m->flags & SGW_SUBMIT_TEST) != 0, ok = 1;
+    if (!st || strcmp(st, "rejected") == 0)
+        ok = refuse(v, 400, "sender_id_invalid", "Sender ID %s was rejected", from);
+    else if (strcmp(st, "approved") != 0 && !test)
+        ok = refuse(v, 400, "sender_id_invalid", "Sender ID %s is not approved yet", from);
+    else if (!test && strcmp(self->live_route, "ringcentral") == 0)
+        ok = refuse(v, 400, "sender_id_invalid",
+                    "Sender ID %s cannot be used on this route: RingCentral sends only from "
+                    "phone numbers", from);
+    json_decref(o);
+    return ok;
+}
+
 /* Validate one request and fill rec. Returns 1 if valid. */
 static int validator_check(validator *self, const sgw_msg *m, sgw_sms *rec, verdict *v)
 {
     json_error_t jerr;
+    char *rendered = NULL; /* a template's text (freed at out) */
     json_t *req = json_loadb(m->body, m->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
                              &jerr);
     int ok = 0;
@@ -143,12 +174,36 @@ static int validator_check(validator *self, const sgw_msg *m, sgw_sms *rec, verd
         !opt_string(req, "sendAt", "send_at", &send_at, v))
         goto out;
     if (tmpl) {
-        /* templates are stored per tenant; none can exist in this build */
-        refuse(v, 400, "validation_error", "Template not found: %s", tmpl);
+        /* the tenant's template, rendered with variables; body is ignored */
+        char *doc = NULL, bad[SGW_TEMPLATE_NAME_MAX + 1];
+        json_t *vars = json_object_get(req, "variables");
+        if (vars && !json_is_null(vars) && !json_is_object(vars)) {
+            refuse(v, 400, "validation_error", "variables must be an object", NULL);
+            goto out;
+        }
+        if (sgw_store_template_find(self->app->store, m->tenant, tmpl, &doc) != SGW_OK) {
+            refuse(v, 400, "validation_error", "Template not found: %s", tmpl);
+            goto out;
+        }
+        json_t *t = json_loads(doc, 0, NULL);
+        free(doc);
+        sgw_err rv = sgw_template_render(json_string_value(json_object_get(t, "body")), vars,
+                                         &rendered, bad);
+        json_decref(t);
+        if (rv == SGW_ENOENT || rv == SGW_EINVAL) {
+            refuse(v, 400, "validation_error",
+                   rv == SGW_ENOENT ? "Missing variable: %s"
+                                    : "Variable %s must be a string or number", bad);
+            goto out;
+        }
+        if (rv != SGW_OK) {
+            refuse(v, 500, "internal", "Could not render the template", NULL);
+            goto out;
+        }
+        body = rendered;
+    } else if (!opt_string(req, "body", NULL, &body, v)) {
         goto out;
     }
-    if (!opt_string(req, "body", NULL, &body, v))
-        goto out;
     if (!to || !from || !body) {
         refuse(v, 400, "validation_error", "to, from, and body are required", NULL);
         goto out;
@@ -158,11 +213,12 @@ static int validator_check(validator *self, const sgw_msg *m, sgw_sms *rec, verd
         goto out;
     }
     if (!sgw_phone_is_e164(from)) {
-        if (from[0] != '+' && sgw_sender_id_valid(from))
-            refuse(v, 400, "sender_id_invalid", "Sender ID %s is not registered", from);
-        else
+        if (from[0] == '+' || !sgw_sender_id_valid(from)) {
             refuse(v, 400, "phone_invalid", "to and from must be valid E.164 phone numbers", NULL);
-        goto out;
+            goto out;
+        }
+        if (!validator_sender_id(self, m, from, v))
+            goto out;
     }
     sgw_text_info ti;
     if (sgw_text_analyze(body, strlen(body), &ti) != SGW_OK || ti.code_points < 1 ||
@@ -217,6 +273,7 @@ static int validator_check(validator *self, const sgw_msg *m, sgw_sms *rec, verd
     }
     ok = 1;
 out:
+    free(rendered);
     json_decref(req);
     return ok;
 }

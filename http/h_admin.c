@@ -453,3 +453,32 @@ void h_apps_rotate(sgw_req *r)
     json_decref(kd);
     json_decref(app);
 }
+
+/* The tenant the caller acts for: an app key's own; an admin names one
+ * (tenantId in the body or the query). Answers and returns 0 when there is
+ * none. */
+int sgw_req_tenant(sgw_req *r, json_t *body, char tenant[32])
+{
+    if (r->auth.role != SGW_ROLE_ADMIN) {
+        snprintf(tenant, 32, "%s", r->auth.tenant);
+        return 1;
+    }
+    char q[64] = "";
+    const char *t = json_string_value(json_object_get(body, "tenantId"));
+    if (!t && sgw_req_query(r, "tenantId", q, sizeof q))
+        t = q;
+    if (!t) {
+        sgw_reply_error(r, 400, "validation_error", "tenantId is required with an admin key");
+        return 0;
+    }
+    if (!sgw_id_valid(t, "tenant_", 16)) {
+        sgw_reply_error(r, 400, "validation_error", "Invalid tenantId format");
+        return 0;
+    }
+    if (sgw_store_tenant_active(r->srv->deps.store, t) < 0) {
+        sgw_reply_error(r, 404, "not_found", "Tenant not found");
+        return 0;
+    }
+    snprintf(tenant, 32, "%s", t);
+    return 1;
+}

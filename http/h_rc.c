@@ -132,34 +132,6 @@ static int flow_find(struct sgw_rc_flow *f, int kind, const char *secret, int ta
     return found;
 }
 
-/* The tenant the caller acts for: an app key's own; an admin names one
- * (in the body or the query). Answers and returns 0 when there is none. */
-static int flow_tenant(sgw_req *r, json_t *body, char tenant[32])
-{
-    if (r->auth.role != SGW_ROLE_ADMIN) {
-        snprintf(tenant, 32, "%s", r->auth.tenant);
-        return 1;
-    }
-    char q[64] = "";
-    const char *t = json_string_value(json_object_get(body, "tenantId"));
-    if (!t && sgw_req_query(r, "tenantId", q, sizeof q))
-        t = q;
-    if (!t) {
-        sgw_reply_error(r, 400, "validation_error", "tenantId is required with an admin key");
-        return 0;
-    }
-    if (!sgw_id_valid(t, "tenant_", 16)) {
-        sgw_reply_error(r, 400, "validation_error", "Invalid tenantId format");
-        return 0;
-    }
-    if (sgw_store_tenant_active(r->srv->deps.store, t) < 0) {
-        sgw_reply_error(r, 404, "not_found", "Tenant not found");
-        return 0;
-    }
-    snprintf(tenant, 32, "%s", t);
-    return 1;
-}
-
 static int flow_configured(sgw_req *r)
 {
     struct sgw_rc_flow *f = r->srv->rc_flow;
@@ -178,7 +150,7 @@ void h_rc_connect_token(sgw_req *r)
     if (r->body_len > 0 && !(body = sgw_req_json_object(r)))
         return;
     char tenant[32];
-    if (!flow_tenant(r, body, tenant) || !flow_configured(r)) {
+    if (!sgw_req_tenant(r, body, tenant) || !flow_configured(r)) {
         json_decref(body);
         return;
     }
@@ -359,7 +331,7 @@ void h_rc_callback(sgw_req *r)
 void h_rc_status(sgw_req *r)
 {
     char tenant[32];
-    if (!flow_tenant(r, NULL, tenant))
+    if (!sgw_req_tenant(r, NULL, tenant))
         return;
     char *pub_text = NULL;
     if (sgw_store_conn_get(r->srv->deps.store, tenant, "ringcentral", &pub_text, NULL, NULL) !=
@@ -390,7 +362,7 @@ void h_rc_disconnect(sgw_req *r)
     if (r->body_len > 0 && !(body = sgw_req_json_object(r)))
         return;
     char tenant[32];
-    int ok = flow_tenant(r, body, tenant);
+    int ok = sgw_req_tenant(r, body, tenant);
     json_decref(body);
     if (!ok)
         return;

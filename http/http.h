@@ -101,6 +101,9 @@ int sgw_url_ok(const char *u);
 /* The tenant named by param[0] if the caller may see it (admin: any; app:
  * its own), as its document; else answers 400/404 and returns NULL. */
 json_t *sgw_tenant_visible(sgw_req *r);
+/* The tenant the caller acts for: an app key's own; an admin names one
+ * (tenantId in body or the query). Answers 400/404 and returns 0 if none. */
+int sgw_req_tenant(sgw_req *r, json_t *body, char tenant[32]);
 
 /* render.c */
 json_t *sgw_render_status(const sgw_sms *m);  /* Gravity's status object */
@@ -131,6 +134,17 @@ void h_conn_get(sgw_req *r);
 void h_conn_delete(sgw_req *r);
 sgw_err sgw_rc_flow_new(const sgw_cfg *cfg, struct sgw_rc_flow **out);
 void sgw_rc_flow_destroy(struct sgw_rc_flow **f);
+void h_templates_create(sgw_req *r);
+void h_templates_list(sgw_req *r);
+void h_templates_get(sgw_req *r);
+void h_templates_put(sgw_req *r);
+void h_templates_delete(sgw_req *r);
+void h_templates_render(sgw_req *r);
+void h_sender_ids_create(sgw_req *r);
+void h_sender_ids_list(sgw_req *r);
+void h_sender_ids_get(sgw_req *r);
+void h_sender_ids_patch(sgw_req *r);
+void h_sender_ids_delete(sgw_req *r);
 void h_rc_connect_token(sgw_req *r);
 void h_rc_connect_page(sgw_req *r);
 void h_rc_connect(sgw_req *r);

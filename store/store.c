@@ -14,11 +14,13 @@
 #include "store/secret.h"
 
 enum { CF_DEFAULT = 0, CF_SMS, CF_SMS_IDX, CF_SCHED, CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_CONNS,
-       CF_MAX };
+       CF_TEMPLATES, CF_SENDER_IDS, CF_MAX };
 static const char *const cf_names[CF_MAX] = {
     "default", "sms", "sms_idx", "sched", "tenants", "apps", "keys", "meta", "conns",
+    "templates", "sender_ids",
 };
-static const int doc_cf[SGW_DOC_MAX] = { CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_CONNS };
+static const int doc_cf[SGW_DOC_MAX] = { CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_CONNS,
+                                               CF_TEMPLATES, CF_SENDER_IDS };
 
 #define STRIPES 256
 #define ID_MAX 24
@@ -608,12 +610,21 @@ sgw_err sgw_store_doc_get(sgw_store *s, sgw_doc_kind kind, const char *id, char 
 
 sgw_err sgw_store_doc_scan(sgw_store *s, sgw_doc_kind kind, sgw_doc_fn fn, void *ctx)
 {
+    return sgw_store_doc_scan_prefix(s, kind, "", fn, ctx);
+}
+
+sgw_err sgw_store_doc_scan_prefix(sgw_store *s, sgw_doc_kind kind, const char *prefix,
+                                  sgw_doc_fn fn, void *ctx)
+{
     if ((unsigned)kind >= SGW_DOC_MAX)
         return SGW_EINVAL;
+    size_t pl = strlen(prefix);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[doc_cf[kind]]);
-    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    for (rocksdb_iter_seek(it, prefix, pl); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
+        if (kl < pl || memcmp(k, prefix, pl) != 0)
+            break;
         const char *v = rocksdb_iter_value(it, &vl);
         char id[128];
         if (kl >= sizeof id)

@@ -9,6 +9,7 @@
  *             kept equal to each record's (due_ms, due_kind) by this module
  *   tenants, apps, keys   id -> JSON document (keys: sha256(api key) hex)
  *   conns     tenant "/" provider -> connection document, secrets sealed
+ *   templates, sender_ids   tenant "/" id -> JSON document
  *
  * Durability: with sync "always" every insert and document write returns
  * after its WAL fsync (RocksDB joins concurrent writers into one group
@@ -96,6 +97,8 @@ typedef enum {
     SGW_DOC_KEY,
     SGW_DOC_META,
     SGW_DOC_CONN,   /* provider connections: see sgw_store_conn_put */
+    SGW_DOC_TEMPLATE,  /* tenant "/" template id -> template (http/h_templates.c) */
+    SGW_DOC_SENDER_ID, /* tenant "/" sender-id id -> sender ID (http/h_senderids.c) */
     SGW_DOC_MAX
 } sgw_doc_kind;
 
@@ -113,6 +116,9 @@ sgw_err sgw_store_doc_get(sgw_store *s, sgw_doc_kind kind, const char *id, char 
 /* Every document of a kind in id order; fn returns 0 to stop. */
 typedef int (*sgw_doc_fn)(void *ctx, const char *id, const char *json, size_t len);
 sgw_err sgw_store_doc_scan(sgw_store *s, sgw_doc_kind kind, sgw_doc_fn fn, void *ctx);
+/* Only the documents whose id starts with prefix (e.g. "tenant_…/"). */
+sgw_err sgw_store_doc_scan_prefix(sgw_store *s, sgw_doc_kind kind, const char *prefix,
+                                  sgw_doc_fn fn, void *ctx);
 
 /* Store write latency and batch sizes, for /metrics. */
 typedef struct sgw_store_stats {
@@ -126,6 +132,16 @@ void sgw_store_get_stats(sgw_store *s, sgw_store_stats *out);
 /* 1 if the tenant exists and its status is "active", 0 if it exists and is
  * not, -1 if there is no such tenant. */
 int sgw_store_tenant_active(sgw_store *s, const char *tenant_id);
+
+/* ---------------------------------------------------------------- templates, sender IDs */
+
+/* A tenant's template by id (tpl_…) or slug: *json a heap string.
+ * SGW_ENOENT if there is none. */
+sgw_err sgw_store_template_find(sgw_store *s, const char *tenant, const char *id_or_slug,
+                                char **json);
+/* A tenant's sender ID by its text (e.g. "ACME"), exact match. */
+sgw_err sgw_store_sender_id_find(sgw_store *s, const char *tenant, const char *sender_id,
+                                 char **json);
 
 /* ---------------------------------------------------------------- connections */
 
@@ -158,5 +174,6 @@ sgw_err sgw_store_conn_account(sgw_store *s, const char *tenant, const char *pro
                                char **account_json, int64_t *version);
 /* The key secrets are sealed with (borrowed). */
 const struct sgw_secret_key *sgw_store_secret_key(sgw_store *s);
+
 
 #endif

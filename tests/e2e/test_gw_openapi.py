@@ -70,7 +70,8 @@ def test_document_shape():
 
 def test_every_operation_exists():
     ids = {"messageId": "msg_000000000000", "appId": "app_0000000000000000",
-           "tenantId": "tenant_0000000000000000", "provider": "ringcentral"}
+           "tenantId": "tenant_0000000000000000", "provider": "ringcentral",
+           "id": "sid_0000000000000000"}
     for path, ops in DOC["paths"].items():
         concrete = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
         for method in ops:
