@@ -86,6 +86,24 @@ sgw_err sgw_outcome_encode(const sgw_tr_outcome *o, const char *provider, void *
                            size_t *len);
 sgw_err sgw_outcome_decode(const void *buf, size_t len, sgw_tr_outcome *o, char provider[24]);
 
+/* Routes: the providers a message tries, in order (SPEC section 10).
+ * Test keys use transport.test_route; live keys, for now, only the first
+ * provider of transport.default_route (a route of one: failover of live
+ * routes and per-tenant routes come later, through this same code). */
+#define SGW_ROUTE_MAX 8
+typedef struct sgw_route {
+    int n;                          /* at least 1 */
+    char name[SGW_ROUTE_MAX][24];
+} sgw_route;
+/* The route of a test (test != 0) or live message, from the config. */
+void sgw_route_load(const sgw_cfg *cfg, int test, sgw_route *out);
+/* The failover rule: the index in a route of n providers of m's next
+ * attempt = the number of failed attempts in a row at the end of m's
+ * providerAttempts (a non-terminal message's failures are all retryable),
+ * at most n - 1. So a retryable failure at route[k], k < n - 1, moves the
+ * message to route[k + 1]; failures at the last provider stay there. */
+int sgw_route_index(const sgw_sms *m, int n);
+
 /* The sms_status event JSON of a record (SPEC section 8); heap string. */
 char *sgw_event_json(const sgw_sms *sms);
 

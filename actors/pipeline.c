@@ -4,6 +4,7 @@
  */
 #include <jansson.h>
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,31 @@ const struct sgw_actor_ops *const sgw_pipeline[SGW_PIPELINE_LEN] = {
     &sgw_actor_ingress, &sgw_actor_validator, &sgw_actor_scheduler,
     &sgw_actor_ratelimit, &sgw_actor_sender, &sgw_actor_status,
 };
+
+void sgw_route_load(const sgw_cfg *cfg, int test, sgw_route *out)
+{
+    memset(out, 0, sizeof *out);
+    const config_setting_t *r =
+        sgw_cfg_setting(cfg, test ? "transport.test_route" : "transport.default_route");
+    int len = r ? config_setting_length(r) : 0;
+    if (!test && len > 1)
+        len = 1; /* live keys: the first provider only, for now */
+    for (int i = 0; i < len && out->n < SGW_ROUTE_MAX; i++) {
+        const char *name = config_setting_get_string_elem(r, i);
+        if (name && name[0])
+            snprintf(out->name[out->n++], sizeof out->name[0], "%s", name);
+    }
+    if (out->n == 0)
+        snprintf(out->name[out->n++], sizeof out->name[0], "sim");
+}
+
+int sgw_route_index(const sgw_sms *m, int n)
+{
+    int k = 0;
+    for (int i = m->nattempts - 1; i >= 0 && !m->attempts[i].ok; i--)
+        k++;
+    return k < n - 1 ? k : (n > 0 ? n - 1 : 0);
+}
 
 sgw_err sgw_list_add(sgw_list *l, const void *item, size_t len)
 {
@@ -111,7 +137,7 @@ sgw_err sgw_outcome_encode(const sgw_tr_outcome *o, const char *provider, void *
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 11);
+    msgpack_pack_array(&pk, 15);
     msgpack_pack_int(&pk, o->kind);
     pk_s(&pk, o->id);
     msgpack_pack_int(&pk, (int)o->result);
@@ -123,6 +149,14 @@ sgw_err sgw_outcome_encode(const sgw_tr_outcome *o, const char *provider, void *
     msgpack_pack_int64(&pk, o->started_ms);
     msgpack_pack_int64(&pk, o->finished_ms);
     msgpack_pack_int(&pk, o->attempt);
+    /* inbound SMS (SGW_TR_INBOUND) */
+    pk_s(&pk, o->tenant);
+    pk_s(&pk, o->from);
+    pk_s(&pk, o->to);
+    if (o->body)
+        pk_s(&pk, o->body);
+    else
+        msgpack_pack_nil(&pk);
     if (!sb.data)
         return SGW_ENOMEM;
     *out = sb.data;
@@ -169,6 +203,20 @@ sgw_err sgw_outcome_decode(const void *buf, size_t len, sgw_tr_outcome *o, char 
              od_int(&f[7], &o->retry_after_ms) && od_int(&f[8], &o->started_ms) &&
              od_int(&f[9], &o->finished_ms) && od_int(&f[10], &attempt) &&
              result >= SGW_SEND_OK && result <= SGW_SEND_REJECTED;
+        if (ok && up.data.via.array.size >= 15) {
+            ok = od_str(&f[11], o->tenant, sizeof o->tenant) &&
+                 od_str(&f[12], o->from, sizeof o->from) && od_str(&f[13], o->to, sizeof o->to) &&
+                 (f[14].type == MSGPACK_OBJECT_NIL || f[14].type == MSGPACK_OBJECT_STR);
+            if (ok && f[14].type == MSGPACK_OBJECT_STR) {
+                o->body = malloc(f[14].via.str.size + 1);
+                if (o->body) {
+                    memcpy(o->body, f[14].via.str.ptr, f[14].via.str.size);
+                    o->body[f[14].via.str.size] = '\0';
+                } else {
+                    ok = 0;
+                }
+            }
+        }
         if (ok) {
             o->kind = (int)kind;
             o->result = (sgw_send_result)result;

@@ -4,18 +4,25 @@
  * Inputs:  DISPATCH (from ratelimit): a message to send; CHECK (from the
  *          scheduler): ask its provider for a delivery report.
  * Outputs: RESULT to status: PUBLISH for `sending`, OUTCOME for every
- *          provider answer (send results and delivery reports); each a
- *          list, one bus message per batch.
+ *          provider answer (send results, delivery reports, and inbound
+ *          SMS a provider hands back); each a list, one bus message per
+ *          batch.
  * Order:   a batch of messages is first marked `sending` in ONE durable
  *          store write, and only then handed to providers, so a message a
  *          provider may have received is never seen as merely `queued`.
  *          Messages already terminal, sent or cancelled are skipped.
  * Providers: each thread owns one connection object per provider
- *          (transport/registry.c); a test key always uses "sim", a live key
- *          the first provider of transport.default_route. Providers are
- *          asynchronous: tick() polls them for finished outcomes, so no
- *          thread waits per message; the sockets they wait on are polled
- *          with the actor's inputs (fds), so an answer is handled at once.
+ *          (transport/registry.c). A message's route (sgw_route_load) is
+ *          transport.test_route for a test key, the first provider of
+ *          transport.default_route for a live key; each attempt goes to
+ *          route[sgw_route_index]: the number of failures in a row at the
+ *          end of its providerAttempts, at most the last provider. So a
+ *          retryable failure moves the message to the route's next provider
+ *          (the status actor re-schedules it at once, without backoff).
+ *          Providers are asynchronous: tick() polls them for finished
+ *          outcomes, so no thread waits per message; the sockets they wait
+ *          on are polled with the actor's inputs (fds), so an answer is
+ *          handled at once.
  * Accounts: a provider that needs the tenant's connection (RingCentral)
  *          gets it from the store (secrets opened), cached per tenant; the
  *          cache is checked against the stored version once per batch, so
@@ -53,7 +60,7 @@ typedef struct sender {
     const struct sgw_transport_ops *ops[SENDER_MAX_PROVIDERS];
     void *conn[SENDER_MAX_PROVIDERS];
     int nproviders;
-    char live_route[24];
+    sgw_route route[2];  /* [0] live, [1] test */
     /* per batch */
     sgw_sms *recs;
     int *go;
@@ -105,9 +112,14 @@ static sgw_err sender_init(void *st, const sgw_actor_env *env)
         self->ops[i] = all[i];
         self->nproviders = i + 1;
     }
-    const config_setting_t *route = sgw_cfg_setting(env->cfg, "transport.default_route");
-    const char *first = route ? config_setting_get_string_elem(route, 0) : NULL;
-    snprintf(self->live_route, sizeof self->live_route, "%s", first ? first : "sim");
+    sgw_route_load(env->cfg, 0, &self->route[0]);
+    sgw_route_load(env->cfg, 1, &self->route[1]);
+    for (int i = 0; i < self->route[1].n; i++)
+        if (!sgw_transport_find(self->route[1].name[i])) {
+            sgw_log(SGW_LOG_ERROR, "sender", "transport.test_route: no provider named %s",
+                    self->route[1].name[i]);
+            return SGW_ECONFIG;
+        }
     return sgw_actor_connect(env, "status", &self->to_status);
 }
 
@@ -246,12 +258,13 @@ static void sender_dispatch(sender *self, int k)
             continue;
         const sgw_sms *rec = &self->recs[i];
         sender_publish(self, rec);
-        int p = sender_provider(self, rec->test ? "sim" : self->live_route);
+        const sgw_route *route = &self->route[rec->test ? 1 : 0];
+        const char *name = route->name[sgw_route_index(rec, route->n)];
+        int p = sender_provider(self, name);
         if (p < 0) {
             char why[96];
-            snprintf(why, sizeof why, "Provider %s is not available", self->live_route);
-            sender_fail(self, rec, self->live_route, "provider_unavailable", why,
-                        SGW_SEND_PERMANENT);
+            snprintf(why, sizeof why, "Provider %s is not available", name);
+            sender_fail(self, rec, name, "provider_unavailable", why, SGW_SEND_PERMANENT);
             continue;
         }
         sgw_tr_sms s = { .id = rec->id, .tenant = rec->tenant, .to = rec->to,
@@ -350,8 +363,11 @@ static int64_t sender_pump(sender *self)
     for (int p = 0; p < self->nproviders; p++) {
         int got;
         while ((got = self->ops[p]->poll(self->conn[p], now, self->outcomes, 256)) > 0)
-            for (int i = 0; i < got; i++)
+            for (int i = 0; i < got; i++) {
                 sender_emit(self, &self->outcomes[i], self->ops[p]->name);
+                free(self->outcomes[i].body); /* an inbound SMS's text, now encoded */
+                self->outcomes[i].body = NULL;
+            }
         sender_flush(self);
         int64_t d = self->ops[p]->next_deadline(self->conn[p]);
         if (d >= 0 && (next < 0 || d < next))

@@ -6,14 +6,27 @@
  *          (a change another actor already stored: sending, queued).
  * Outputs: the store; then sms_status JSON events on a pub0 socket
  *          (SGW_EVENTS_URL) for the WebSocket hub and app webhooks.
+ * Inbound: an INBOUND outcome (a provider handed back an SMS to one of our
+ *          numbers: the simulator's story 0008, later the RingCentral and
+ *          Twilio webhooks) becomes a new `received` message of the tenant
+ *          (and the app of the message it answers, if any), then an
+ *          sms_inbound event. Its id is derived from (tenant, provider,
+ *          provider message id), so the same inbound SMS heard twice (a
+ *          replayed report, a webhook delivered again) is stored once.
+ *          Inbound outcomes of a batch are handled after its other
+ *          outcomes are stored and published (a reply after its delivery).
  * Order:   a batch of outcomes is applied in ONE store write, and only
  *          after it is durable are its events published: every status
  *          change is written before it is seen.
- * Retries: a retryable failure is retried (retry.max_retries times) after
- *          an exponential backoff with jitter (retry.base_ms * 2^(n-1),
- *          at most retry.max_ms, or longer if the provider asked), by
- *          putting the message back in the schedule; every attempt is kept
- *          in the record's providerAttempts.
+ * Retries: a retryable failure is retried (retry.max_retries attempts
+ *          after the first, in all) by putting the message back in the
+ *          schedule; every attempt is kept in the record's providerAttempts.
+ *          Failover (actors.h, sgw_route_index): a failure at a provider
+ *          that is not the last of the message's route is due again at
+ *          once (the sender then takes the next provider); at the last one
+ *          it waits an exponential backoff with jitter (retry.base_ms *
+ *          2^(n-1) for its n-th failure there, at most retry.max_ms, or
+ *          longer if the provider asked).
  * Stop:    handles everything already queued before it exits (drain_input),
  *          so outcomes of in-flight calls are not lost at a drain.
  * Threads: one (outcomes of one message must be applied in order).
@@ -25,6 +38,8 @@
 #include <string.h>
 
 #include "actors/actors.h"
+#include "actors/sms/phone.h"
+#include "actors/sms/text.h"
 #include "bus/log.h"
 #include "bus/util.h"
 
@@ -41,6 +56,10 @@ typedef struct status_actor {
     sgw_sms *changed;   /* copies to publish after the write */
     int *did;
     const char **ids;
+    sgw_route route[2]; /* [0] live, [1] test */
+    sgw_tr_outcome *inb; /* inbound SMS of the batch, handled after the rest */
+    char (*inb_provider)[24];
+    int ninb;
 } status_actor;
 
 static sgw_err status_init(void *st, const sgw_actor_env *env)
@@ -61,8 +80,13 @@ static sgw_err status_init(void *st, const sgw_actor_env *env)
     self->changed = calloc((size_t)self->cap, sizeof *self->changed);
     self->did = calloc((size_t)self->cap, sizeof *self->did);
     self->ids = calloc((size_t)self->cap, sizeof *self->ids);
-    if (!self->oc || !self->provider || !self->changed || !self->did || !self->ids)
+    self->inb = calloc((size_t)self->cap, sizeof *self->inb);
+    self->inb_provider = calloc((size_t)self->cap, sizeof *self->inb_provider);
+    if (!self->oc || !self->provider || !self->changed || !self->did || !self->ids ||
+        !self->inb || !self->inb_provider)
         return SGW_ENOMEM;
+    sgw_route_load(env->cfg, 0, &self->route[0]);
+    sgw_route_load(env->cfg, 1, &self->route[1]);
     if (env->thread_index == 0) {
         int rv;
         if ((rv = nng_pub0_open(&self->pub)) != 0 ||
@@ -150,6 +174,8 @@ static int status_apply(sgw_sms *m, void *ctx, int i)
         if (m->status != SGW_ST_SENDING && m->status != SGW_ST_QUEUED)
             return 0; /* cancelled or finished meanwhile */
         status_count(self, self->provider[i], o);
+        const sgw_route *route = &self->route[m->test ? 1 : 0];
+        int k = sgw_route_index(m, route->n); /* where this attempt went */
         sgw_attempt a = { .started_ms = o->started_ms, .finished_ms = o->finished_ms,
                           .ok = o->result == SGW_SEND_OK };
         snprintf(a.provider, sizeof a.provider, "%s", self->provider[i]);
@@ -170,7 +196,16 @@ static int status_apply(sgw_sms *m, void *ctx, int i)
             if (m->nattempts <= self->max_retries) {
                 sgw_sms_set_status(m, SGW_ST_QUEUED, now);
                 m->due_kind = SGW_DUE_SEND;
-                m->due_ms = now + status_backoff(self, m->nattempts, o->retry_after_ms);
+                if (k < route->n - 1) {
+                    m->due_ms = now; /* fail over to route[k + 1] at once */
+                } else {
+                    /* the n-th failure in a row at the route's last provider */
+                    int fails = 0;
+                    for (int j = m->nattempts - 1; j >= 0 && !m->attempts[j].ok; j--)
+                        fails++;
+                    m->due_ms = now + status_backoff(self, fails - (route->n - 1),
+                                                     o->retry_after_ms);
+                }
                 break;
             }
             status_set_error(m, o);
@@ -213,6 +248,108 @@ static void status_flush(status_actor *self, int n)
     }
 }
 
+/* Pick the id of an inbound SMS: msg_ + 12 hex of SHA-256(tenant, provider,
+ * provider message id, k), the first k whose id is free (*dup = 0) or holds
+ * this very SMS (*dup = 1: heard before). Not SGW_OK: the store failed. */
+static sgw_err status_inbound_id(status_actor *self, const char *tenant, const char *provider,
+                                 const char *pmid, char id[24], int *dup)
+{
+    *dup = 0;
+    for (int k = 0; k < 8; k++) {
+        char key[192], hex[65];
+        int len = snprintf(key, sizeof key, "%s/%s/%s/%d", tenant, provider, pmid, k);
+        sgw_sha256_hex(hex, key, (size_t)len);
+        snprintf(id, 24, "msg_%.12s", hex);
+        sgw_sms old;
+        sgw_err rv = sgw_store_sms_get(self->app->store, id, &old);
+        if (rv == SGW_ENOENT)
+            return SGW_OK;
+        if (rv == SGW_EPROTO)
+            continue; /* a corrupt record there: not ours to reuse */
+        if (rv != SGW_OK)
+            return rv;
+        *dup = old.direction == SGW_DIR_INBOUND && strcmp(old.tenant, tenant) == 0 &&
+               strcmp(old.provider, provider) == 0 && strcmp(old.provider_msg_id, pmid) == 0;
+        sgw_sms_clear(&old);
+        if (*dup)
+            return SGW_OK;
+    }
+    return SGW_EEXIST; /* eight collisions: not in this universe */
+}
+
+/* An inbound SMS: stored as a `received` message, then published
+ * (sms_inbound). Its tenant is the outcome's, or that of the message it
+ * answers (o->id), whose app and test flag it takes too. */
+static void status_inbound(status_actor *self, const sgw_tr_outcome *o, const char *provider)
+{
+    sgw_sms rec = { 0 };
+    snprintf(rec.tenant, sizeof rec.tenant, "%s", o->tenant);
+    if (o->id[0]) {
+        sgw_sms orig;
+        if (sgw_store_sms_get(self->app->store, o->id, &orig) == SGW_OK) {
+            snprintf(rec.tenant, sizeof rec.tenant, "%s", orig.tenant);
+            snprintf(rec.app, sizeof rec.app, "%s", orig.app);
+            rec.test = orig.test;
+            sgw_sms_clear(&orig);
+        }
+    }
+    if (!rec.tenant[0] || !o->provider_msg_id[0] || !o->from[0] || !o->to[0]) {
+        sgw_log(SGW_LOG_WARN, "status", "%s: inbound SMS %s without tenant, id or numbers "
+                "dropped", provider, o->provider_msg_id);
+        return;
+    }
+    int dup;
+    sgw_err rv = status_inbound_id(self, rec.tenant, provider, o->provider_msg_id, rec.id, &dup);
+    if (rv != SGW_OK) {
+        sgw_log(SGW_LOG_ERROR, "status", "%s: inbound SMS %s not stored: %s", provider,
+                o->provider_msg_id, sgw_strerror(rv));
+        return;
+    }
+    if (dup) {
+        sgw_log(SGW_LOG_INFO, "status", "%s: inbound SMS %s heard again: already stored as %s",
+                provider, o->provider_msg_id, rec.id);
+        return;
+    }
+    int64_t now = sgw_now_ms();
+    const char *body = o->body ? o->body : "";
+    sgw_text_info ti;
+    if (sgw_text_analyze(body, strlen(body), &ti) == SGW_OK) {
+        rec.encoding = ti.encoding;
+        rec.segments = ti.segments;
+    }
+    rec.direction = SGW_DIR_INBOUND;
+    snprintf(rec.from, sizeof rec.from, "%s", o->from);
+    snprintf(rec.to, sizeof rec.to, "%s", o->to);
+    const char *cc = sgw_phone_country(o->from);
+    snprintf(rec.country, sizeof rec.country, "%s", cc ? cc : "");
+    snprintf(rec.provider, sizeof rec.provider, "%s", provider);
+    snprintf(rec.provider_msg_id, sizeof rec.provider_msg_id, "%s", o->provider_msg_id);
+    rec.created_ms = now;
+    rec.due_kind = SGW_DUE_NONE;
+    sgw_sms *one = &rec;
+    if (sgw_sms_set_str(&rec.body, body) != SGW_OK ||
+        sgw_sms_set_status(&rec, SGW_ST_RECEIVED, now) != SGW_OK ||
+        (rv = sgw_store_sms_insert(self->app->store, &one, 1)) != SGW_OK)
+        sgw_log(SGW_LOG_ERROR, "status", "%s: inbound SMS %s not stored", provider,
+                o->provider_msg_id);
+    else
+        status_publish(self, &rec);
+    sgw_sms_clear(&rec);
+}
+
+/* Store and publish the gathered inbound SMS; the other outcomes gathered
+ * (k of them) first. */
+static void status_flush_all(status_actor *self, int k)
+{
+    status_flush(self, k);
+    for (int i = 0; i < self->ninb; i++) {
+        status_inbound(self, &self->inb[i], self->inb_provider[i]);
+        free(self->inb[i].body);
+        self->inb[i].body = NULL;
+    }
+    self->ninb = 0;
+}
+
 static void status_handle(void *st, const sgw_msg *msgs, int n)
 {
     status_actor *self = st;
@@ -235,13 +372,26 @@ static void status_handle(void *st, const sgw_msg *msgs, int n)
                 sgw_log(SGW_LOG_WARN, "status", "undecodable outcome dropped");
                 continue;
             }
+            if (self->oc[k].kind == SGW_TR_INBOUND) {
+                self->inb[self->ninb] = self->oc[k]; /* with its body */
+                snprintf(self->inb_provider[self->ninb], sizeof self->inb_provider[0], "%s",
+                         self->provider[k]);
+                self->oc[k].body = NULL;
+                if (++self->ninb == self->cap) {
+                    status_flush_all(self, k);
+                    k = 0;
+                }
+                continue;
+            }
+            free(self->oc[k].body);
+            self->oc[k].body = NULL;
             if (++k == self->cap) {
                 status_flush(self, k);
                 k = 0;
             }
         }
     }
-    status_flush(self, k);
+    status_flush_all(self, k);
 }
 
 static void status_fini(void *st)
@@ -254,6 +404,10 @@ static void status_fini(void *st)
     free(self->changed);
     free(self->did);
     free(self->ids);
+    for (int i = 0; self->inb && i < self->ninb; i++)
+        free(self->inb[i].body);
+    free(self->inb);
+    free(self->inb_provider);
 }
 
 const struct sgw_actor_ops sgw_actor_status = {

@@ -36,6 +36,12 @@ typedef struct validator {
     int64_t lease_ms;
     int64_t request_timeout_ms;
     char live_route[24];  /* the first provider of live sends */
+    struct price { char cc[3]; int64_t minor; } *prices; /* pricing.per_segment */
+    int nprices;
+    int64_t default_price;
+    char currency[4];
+    int64_t *unit_price;  /* per record of a batch */
+    int *paid;
     /* per batch */
     sgw_sms *recs;
     sgw_sms **ptrs;
@@ -54,13 +60,41 @@ static sgw_err validator_init(void *st, const sgw_actor_env *env)
     const config_setting_t *route = sgw_cfg_setting(env->cfg, "transport.default_route");
     const char *first = route ? config_setting_get_string_elem(route, 0) : NULL;
     snprintf(self->live_route, sizeof self->live_route, "%s", first ? first : "sim");
+    self->default_price = sgw_cfg_int(env->cfg, "pricing.default_per_segment");
+    snprintf(self->currency, sizeof self->currency, "%s", sgw_cfg_str(env->cfg, "pricing.currency"));
+    const config_setting_t *pl = sgw_cfg_setting(env->cfg, "pricing.per_segment");
+    int np = pl ? config_setting_length(pl) : 0;
+    self->prices = calloc((size_t)(np ? np : 1), sizeof *self->prices);
+    if (!self->prices)
+        return SGW_ENOMEM;
+    for (int i = 0; i < np; i++) {
+        const char *e = config_setting_get_string_elem(pl, i);
+        char *end = NULL;
+        long long v = e && strlen(e) > 3 && e[2] == '=' ? strtoll(e + 3, &end, 10) : -1;
+        char cc[3] = { e ? e[0] : 0, e && e[0] ? e[1] : 0, 0 };
+        if (v < 0 || !end || *end || !sgw_country_valid(cc)) {
+            sgw_log(SGW_LOG_ERROR, "validator", "pricing.per_segment: \"%s\" is not "
+                    "\"CC=minor units\" (e.g. \"US=79\")", e ? e : "?");
+            return SGW_ECONFIG;
+        }
+        memcpy(self->prices[i].cc, cc, 3);
+        self->prices[i].minor = v;
+    }
+    self->nprices = np;
+    if (self->default_price < 0 || strlen(self->currency) != 3) {
+        sgw_log(SGW_LOG_ERROR, "validator", "pricing: currency must be 3 letters and prices "
+                "not negative");
+        return SGW_ECONFIG;
+    }
     self->cap = (int)sgw_cfg_int(env->cfg, "actors.validator.batch_max");
     if (self->cap <= 0)
         self->cap = 64;
     self->recs = calloc((size_t)self->cap, sizeof *self->recs);
     self->ptrs = calloc((size_t)self->cap, sizeof *self->ptrs);
     self->req_of = calloc((size_t)self->cap, sizeof *self->req_of);
-    if (!self->recs || !self->ptrs || !self->req_of)
+    self->unit_price = calloc((size_t)self->cap, sizeof *self->unit_price);
+    self->paid = calloc((size_t)self->cap, sizeof *self->paid);
+    if (!self->recs || !self->ptrs || !self->req_of || !self->unit_price || !self->paid)
         return SGW_ENOMEM;
     sgw_err rv = sgw_actor_connect(env, "ingress", &self->to_ingress);
     if (rv == SGW_OK)
@@ -151,7 +185,8 @@ static int validator_sender_id(validator *self, const sgw_msg *m, const char *fr
 }
 
 /* Validate one request and fill rec. Returns 1 if valid. */
-static int validator_check(validator *self, const sgw_msg *m, sgw_sms *rec, verdict *v)
+static int validator_check(validator *self, const sgw_msg *m, sgw_sms *rec, int64_t *unit_price,
+                           verdict *v)
 {
     json_error_t jerr;
     char *rendered = NULL; /* a template's text (freed at out) */
@@ -260,6 +295,14 @@ static int validator_check(validator *self, const sgw_msg *m, sgw_sms *rec, verd
     rec->segments = ti.segments;
     const char *cc = country ? country : sgw_phone_country(to);
     snprintf(rec->country, sizeof rec->country, "%s", cc ? cc : "");
+    /* the price (charged at the write: store/ledger.c); test keys never spend */
+    int64_t unit = self->default_price;
+    for (int i = 0; i < self->nprices; i++)
+        if (strcmp(self->prices[i].cc, rec->country) == 0)
+            unit = self->prices[i].minor;
+    rec->cost_amount = rec->test ? 0 : unit * rec->segments;
+    snprintf(rec->currency, sizeof rec->currency, "%s", self->currency);
+    *unit_price = rec->test ? 0 : unit;
     rec->created_ms = now;
     rec->send_at_ms = send_at_ms;
     if (send_at_ms) {
@@ -327,7 +370,7 @@ static void validator_handle(void *st, const sgw_msg *msgs, int n)
         }
         verdict v = { 0 };
         sgw_sms *rec = &self->recs[nrec];
-        if (!validator_check(self, m, rec, &v)) {
+        if (!validator_check(self, m, rec, &self->unit_price[nrec], &v)) {
             sgw_sms_clear(rec);
             validator_error(self, m, v.status, v.error, v.code);
             continue;
@@ -343,12 +386,19 @@ static void validator_handle(void *st, const sgw_msg *msgs, int n)
     }
     if (nrec == 0)
         return;
-    sgw_err rv = sgw_store_sms_insert(self->app->store, self->ptrs, nrec);
+    sgw_err rv = sgw_store_sms_insert_charged(self->app->store, self->ptrs, self->unit_price, nrec,
+                                              self->paid);
     for (int k = 0; k < nrec; k++) {
         const sgw_msg *req = &msgs[self->req_of[k]];
         sgw_sms *rec = &self->recs[k];
         if (rv != SGW_OK) {
             validator_error(self, req, 503, "Could not store the message", "unavailable");
+            sgw_sms_clear(rec);
+            continue;
+        }
+        if (!self->paid[k]) {
+            validator_error(self, req, 402, "Monthly SMS quota and wallet are exhausted",
+                            "sms_quota_exceeded");
             sgw_sms_clear(rec);
             continue;
         }
@@ -375,6 +425,9 @@ static void validator_fini(void *st)
     free(self->recs);
     free(self->ptrs);
     free(self->req_of);
+    free(self->unit_price);
+    free(self->paid);
+    free(self->prices);
     sgw_list_free(&self->dispatch);
 }
 

@@ -163,11 +163,45 @@ json_t *sgw_tenant_visible(sgw_req *r)
     return t;
 }
 
+/* A tenant as shown: its document and this month's quota use. */
+static json_t *tenant_shown(sgw_req *r, json_t *t)
+{
+    int month, used;
+    sgw_store_tenant_usage(r->srv->deps.store, json_string_value(json_object_get(t, "id")),
+                           &month, &used);
+    char m[16];
+    snprintf(m, sizeof m, "%04d-%02d", month / 100, month % 100);
+    json_object_set_new(t, "usage", json_pack("{s:s, s:i}", "month", m, "quotaUsed", used));
+    return t;
+}
+
 void h_tenants_get(sgw_req *r)
 {
     json_t *t = sgw_tenant_visible(r);
     if (t)
-        sgw_reply_json(r, 200, t);
+        sgw_reply_json(r, 200, tenant_shown(r, t));
+}
+
+typedef struct patch_ctx {
+    sgw_req *r;
+    json_t *req;
+    int answered;
+} patch_ctx;
+
+/* Under the tenant's ledger lock (store/ledger.c): no debit is lost. */
+static char *tenant_patch_fn(void *ctx, const char *json)
+{
+    patch_ctx *p = ctx;
+    json_t *t = json_loads(json, 0, NULL);
+    char *doc = NULL;
+    if (t && tenant_fields(p->r, p->req, t, 1)) {
+        json_object_set_new(t, "updatedAt", now_json());
+        doc = doc_dump(t);
+    } else {
+        p->answered = 1;
+    }
+    json_decref(t);
+    return doc;
 }
 
 void h_tenants_patch(sgw_req *r)
@@ -177,17 +211,20 @@ void h_tenants_patch(sgw_req *r)
     json_t *t = sgw_tenant_visible(r);
     if (!t)
         return;
-    json_t *req = sgw_req_json_object(r);
-    if (req && tenant_fields(r, req, t, 1)) {
-        json_object_set_new(t, "updatedAt", now_json());
-        char *doc = doc_dump(t);
-        sgw_doc_op op = { SGW_DOC_TENANT, r->param[0], doc };
-        if (write_docs(r, &op, 1))
-            sgw_reply_json(r, 200, json_incref(t));
-        free(doc);
-    }
-    json_decref(req);
     json_decref(t);
+    json_t *req = sgw_req_json_object(r);
+    if (!req)
+        return;
+    patch_ctx p = { r, req, 0 };
+    char *out = NULL;
+    sgw_err rv = sgw_store_tenant_update(r->srv->deps.store, r->param[0], tenant_patch_fn, &p,
+                                         &out);
+    if (rv == SGW_OK)
+        sgw_reply_json(r, 200, tenant_shown(r, json_loads(out, 0, NULL)));
+    else if (!p.answered)
+        sgw_reply_error(r, 503, "unavailable", "Store unavailable");
+    free(out);
+    json_decref(req);
 }
 
 /* ---------------------------------------------------------------- apps */

@@ -24,6 +24,9 @@ void h_sms_send(sgw_req *r)
         sgw_reply_error(r, 403, "forbidden", "Sending needs an app key");
         return;
     }
+    sgw_idem *idem; /* Idempotency-Key: from here every answer goes through it */
+    if (!sgw_idem_begin(r, sgw_idem_orphan_sms, &idem))
+        return;
     sgw_msg m;
     sgw_msg_init(&m, SGW_MSG_SUBMIT, "");
     sgw_random_id(m.id, sizeof m.id, "req_", 16);
@@ -39,7 +42,7 @@ void h_sms_send(sgw_req *r)
     nng_aio *aio = NULL;
     nng_msg *nm = NULL, *reply = NULL;
     if (sgw_msg_encode(&m, &buf, &len) != SGW_OK) {
-        sgw_reply_error(r, 503, "unavailable", "Server overloaded, try again");
+        sgw_idem_reply_error(r, idem, 503, "unavailable", "Server overloaded, try again");
         return;
     }
     /* one context per request: the reply finds its way back to this one */
@@ -72,9 +75,9 @@ void h_sms_send(sgw_req *r)
         if (rv != 0)
             sgw_log(SGW_LOG_WARN, "http", "send: no answer from the pipeline: %s",
                     nng_strerror(rv));
-        sgw_reply_error(r, 503, "unavailable", "Server overloaded, try again");
+        sgw_idem_reply_error(r, idem, 503, "unavailable", "Server overloaded, try again");
     } else {
-        sgw_reply_raw(r, ans.code, ans.body, ans.body_len);
+        sgw_idem_reply(r, idem, ans.code, ans.body, ans.body_len);
     }
     if (reply)
         nng_msg_free(reply);

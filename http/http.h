@@ -156,4 +156,34 @@ void h_rc_disconnect(sgw_req *r);
 int sgw_conn_store(sgw_req *r, const char *tenant, const char *provider, json_t *pub,
                    json_t *sec);
 
+
+/* ======================================================== idempotency (http/idempotency.c)
+ * The Idempotency-Key header for POST handlers. Use, after the checks that
+ * come before any effect (role, draining):
+ *
+ *     sgw_idem *idem;
+ *     if (!sgw_idem_begin(r, orphan_fn_or_NULL, &idem))
+ *         return;                       // answered: 400, 409, replay, 503
+ *     ...
+ *     sgw_idem_reply(r, idem, status, json, len);  // every answer from here
+ *
+ * With no header, idem is NULL and sgw_idem_reply is sgw_reply_raw. With
+ * one, the handler must answer exactly once through sgw_idem_reply or
+ * sgw_idem_reply_error: 2xx and 4xx answers are stored (durably, before
+ * they are sent) and replayed to the same request with
+ * "Idempotent-Replay: true"; 5xx answers release the key. */
+typedef struct sgw_idem sgw_idem;
+/* A claim left by a request that never finished (the process died): 1 if
+ * that request certainly had no effect (this one then runs), 0 if it may
+ * have (409). NULL: always 0. */
+typedef int (*sgw_idem_orphan_fn)(sgw_req *r, const sgw_idem_rec *claim);
+int sgw_idem_begin(sgw_req *r, sgw_idem_orphan_fn orphan, sgw_idem **out);
+void sgw_idem_reply(sgw_req *r, sgw_idem *t, int status, const char *json, size_t len);
+void sgw_idem_reply_error(sgw_req *r, sgw_idem *t, int status, const char *code,
+                          const char *error);
+/* For sends: no message of the claiming app was created within the
+ * claim's request_timeout_ms window. */
+int sgw_idem_orphan_sms(sgw_req *r, const sgw_idem_rec *claim);
+/* ======================================================== end idempotency */
+
 #endif

@@ -45,10 +45,12 @@ json_t *sgw_render_message(const sgw_sms *m)
     json_object_set_new(o, "batchId", str_or_null(m->batch_id));
     json_object_set_new(o, "test", json_boolean(m->test));
     json_object_set_new(o, "cost",
-                        m->currency[0] ? json_pack("{s:I, s:s}", "amount",
-                                                   (json_int_t)m->cost_amount, "currency",
-                                                   m->currency)
-                                       : json_null());
+                        m->currency[0]
+                            ? json_pack("{s:I, s:s, s:i, s:I, s:b}", "amount",
+                                        (json_int_t)m->cost_amount, "currency", m->currency,
+                                        "quotaSegments", m->charge_quota, "walletDebit",
+                                        (json_int_t)m->charge_wallet, "refunded", m->refunded)
+                            : json_null());
     json_object_set_new(o, "provider", str_or_null(m->provider));
     json_t *atts = json_array();
     for (int i = 0; i < m->nattempts; i++) {

@@ -128,7 +128,7 @@ sgw_err sgw_sms_encode(const sgw_sms *s, void **out, size_t *outlen)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, SMS_FIELDS);
+    msgpack_pack_array(&pk, SMS_FIELDS + 1);
     msgpack_pack_int(&pk, SMS_RECORD_VERSION);
     pk_str(&pk, s->id);
     pk_str(&pk, s->tenant);
@@ -175,6 +175,12 @@ sgw_err sgw_sms_encode(const sgw_sms *s, void **out, size_t *outlen)
         msgpack_pack_int(&pk, s->events[i].status);
         msgpack_pack_int64(&pk, s->events[i].at_ms);
     }
+    /* appended fields (an older reader ignores them): the charge */
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, s->charge_quota);
+    msgpack_pack_int64(&pk, s->charge_wallet);
+    msgpack_pack_int(&pk, s->charge_month);
+    msgpack_pack_int(&pk, s->refunded);
     if (!sb.data) {
         msgpack_sbuffer_destroy(&sb);
         return SGW_ENOMEM;
@@ -299,6 +305,15 @@ sgw_err sgw_sms_decode(const void *buf, size_t len, sgw_sms *s)
                 goto done;
             s->nevents++;
         }
+    }
+    if (r->via.array.size > SMS_FIELDS) { /* the charge, when the writer knew it */
+        const msgpack_object *c = &f[SMS_FIELDS];
+        if (c->type != MSGPACK_OBJECT_ARRAY || c->via.array.size < 4 ||
+            !up_i(&c->via.array.ptr[0], &s->charge_quota) ||
+            !up_int(&c->via.array.ptr[1], &s->charge_wallet) ||
+            !up_i(&c->via.array.ptr[2], &s->charge_month) ||
+            !up_i(&c->via.array.ptr[3], &s->refunded))
+            goto done;
     }
     ok = 1;
 done:

@@ -80,6 +80,14 @@ typedef struct sgw_sms {
     char batch_id[48];
     int64_t cost_amount; /* minor units */
     char currency[4];
+    /* what acceptance charged the tenant (live messages): segments of its
+     * monthly quota (of month charge_month, yyyymm) and minor units of its
+     * wallet; refunded once when the message fails or is rejected
+     * (store/ledger.c) */
+    int charge_quota;
+    int64_t charge_wallet;
+    int charge_month;
+    int refunded;
     char provider[24];          /* the winning (or last tried) provider */
     char provider_msg_id[64];   /* its message id (Gravity's rcMessageId) */
     int64_t created_ms, updated_ms;

@@ -12,12 +12,16 @@
 #include "bus/log.h"
 #include "bus/util.h"
 #include "store/secret.h"
+#include "store/store_int.h"
 
 enum { CF_DEFAULT = 0, CF_SMS, CF_SMS_IDX, CF_SCHED, CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_CONNS,
-       CF_TEMPLATES, CF_SENDER_IDS, CF_MAX };
+       CF_TEMPLATES, CF_SENDER_IDS,
+       CF_IDEM, /* store/idem.c */
+       CF_MAX };
 static const char *const cf_names[CF_MAX] = {
     "default", "sms", "sms_idx", "sched", "tenants", "apps", "keys", "meta", "conns",
     "templates", "sender_ids",
+    "idem",
 };
 static const int doc_cf[SGW_DOC_MAX] = { CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_CONNS,
                                                CF_TEMPLATES, CF_SENDER_IDS };
@@ -42,6 +46,7 @@ struct sgw_store {
     int syncer_running;
     atomic_int closing;
     pthread_mutex_t stripes[STRIPES];
+    pthread_mutex_t ledger[SGW_LEDGER_STRIPES]; /* store/ledger.c: per tenant */
     sgw_secret_key secret;
     atomic_uint_fast64_t writes, write_us_sum, records_written;
 };
@@ -117,6 +122,8 @@ sgw_err sgw_store_open(const char *dir, const sgw_cfg *cfg, sgw_store **out, cha
         s->sync_interval_ms = 200;
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&s->stripes[i], NULL);
+    for (int i = 0; i < SGW_LEDGER_STRIPES; i++)
+        pthread_mutex_init(&s->ledger[i], NULL);
 
     mkdir(dir, 0700);
     if (sgw_secret_key_load(cfg, dir, &s->secret, why, whysz) != SGW_OK) {
@@ -281,26 +288,41 @@ int sgw_store_sms_exists(sgw_store *s, const char *id)
     return found;
 }
 
-sgw_err sgw_store_sms_insert(sgw_store *s, sgw_sms *const *v, int n)
+sgw_err sgw_store_put_new_(sgw_store *s, rocksdb_writebatch_t *wb, sgw_sms *const *v, int n)
 {
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     sgw_err rv = SGW_OK;
     for (int i = 0; i < n && rv == SGW_OK; i++) {
         const sgw_sms *m = v[i];
         unsigned char k[64 + ID_MAX];
-        if (strlen(m->id) >= ID_MAX || strlen(m->tenant) > 63) {
-            rv = SGW_EINVAL;
-            break;
-        }
+        if (strlen(m->id) >= ID_MAX || strlen(m->tenant) > 63)
+            return SGW_EINVAL;
         rv = put_record(wb, s, m);
         rocksdb_writebatch_put_cf(wb, s->cf[CF_SMS_IDX], (const char *)k,
                                   idx_key(k, m->tenant, m->created_ms, m->id), "", 0);
         put_sched(wb, s, m);
     }
+    return rv;
+}
+
+sgw_err sgw_store_sms_insert(sgw_store *s, sgw_sms *const *v, int n)
+{
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    sgw_err rv = sgw_store_put_new_(s, wb, v, n);
     if (rv == SGW_OK)
         rv = store_write(s, wb, n, 0);
     rocksdb_writebatch_destroy(wb);
     return rv;
+}
+
+void sgw_store_doc_put_wb_(sgw_store *s, rocksdb_writebatch_t *wb, sgw_doc_kind kind,
+                           const char *id, const char *json)
+{
+    rocksdb_writebatch_put_cf(wb, s->cf[doc_cf[kind]], id, strlen(id), json, strlen(json));
+}
+
+pthread_mutex_t *sgw_store_ledger_lock_(sgw_store *s, unsigned stripe)
+{
+    return &s->ledger[stripe % SGW_LEDGER_STRIPES];
 }
 
 sgw_err sgw_store_sms_get(sgw_store *s, const char *id, sgw_sms *out)
@@ -399,12 +421,21 @@ sgw_err sgw_store_sms_update(sgw_store *s, const char *const *ids, int n, sgw_sm
             del_sched(wb, s, &old);
             put_sched(wb, s, m);
         }
+        if (sgw_ledger_refund_due_(m)) {
+            m->refunded = 1;
+            state[i] |= 8; /* its tenant is credited below, in this write */
+        }
         if ((rv = put_record(wb, s, m)) != SGW_OK)
             goto out;
         writes++;
     }
+    /* a charged message that failed is refunded in this same write */
+    sgw_ledger_refunds ref = { 0 };
+    if (writes && (rv = sgw_ledger_refunds_begin_(s, wb, recs, state, n, &ref)) != SGW_OK)
+        goto out;
     if (writes)
-        rv = store_write(s, wb, writes, 1);
+        rv = store_write(s, wb, writes, ref.n ? 0 : 1);
+    sgw_ledger_refunds_end_(s, &ref);
 out:
     for (int i = 0; recs && i < n; i++)
         sgw_sms_clear(&recs[i]);
@@ -639,3 +670,13 @@ sgw_err sgw_store_doc_scan_prefix(sgw_store *s, sgw_doc_kind kind, const char *p
 }
 
 const sgw_secret_key *sgw_store_secret_key(sgw_store *s) { return &s->secret; }
+
+/* ---------------------------------------------------------------- store/idem.c (store_int.h) */
+
+rocksdb_t *sgw_store_db_(sgw_store *s) { return s->db; }
+rocksdb_column_family_handle_t *sgw_store_cf_idem_(sgw_store *s) { return s->cf[CF_IDEM]; }
+rocksdb_readoptions_t *sgw_store_ropts_(sgw_store *s) { return s->ropts; }
+sgw_err sgw_store_write_(sgw_store *s, rocksdb_writebatch_t *wb, int records, int update)
+{
+    return store_write(s, wb, records, update);
+}

@@ -133,6 +133,26 @@ void sgw_store_get_stats(sgw_store *s, sgw_store_stats *out);
  * not, -1 if there is no such tenant. */
 int sgw_store_tenant_active(sgw_store *s, const char *tenant_id);
 
+/* ---------------------------------------------------------------- the ledger (store/ledger.c) */
+
+/* Store n new records in one write, charging each live record's tenant:
+ * its segments from the month's quota while it lasts, the rest at
+ * unit_price[i] minor units each from the wallet (the charge is kept on
+ * the record). paid[i] = 0 for a record neither covers: it is not stored.
+ * Test records are never charged. */
+sgw_err sgw_store_sms_insert_charged(sgw_store *s, sgw_sms *const *v, const int64_t *unit_price,
+                                     int n, int *paid);
+/* Read-modify-write of a tenant document under the tenant's ledger lock:
+ * fn gets the stored JSON and returns the new one (heap) or NULL to leave
+ * it (then SGW_EINVAL). *json_out (if not NULL) gets the written text. */
+typedef char *(*sgw_tenant_fn)(void *ctx, const char *json);
+sgw_err sgw_store_tenant_update(sgw_store *s, const char *tenant, sgw_tenant_fn fn, void *ctx,
+                                char **json_out);
+/* The month (yyyymm, UTC) and the quota segments used in it. */
+sgw_err sgw_store_tenant_usage(sgw_store *s, const char *tenant, int *month, int *quota_used);
+/* yyyymm (UTC) of a wall time in ms. */
+int sgw_ledger_month(int64_t ms);
+
 /* ---------------------------------------------------------------- templates, sender IDs */
 
 /* A tenant's template by id (tpl_…) or slug: *json a heap string.
@@ -175,5 +195,48 @@ sgw_err sgw_store_conn_account(sgw_store *s, const char *tenant, const char *pro
 /* The key secrets are sealed with (borrowed). */
 const struct sgw_secret_key *sgw_store_secret_key(sgw_store *s);
 
+
+/* ======================================================== idempotency (store/idem.c)
+ * Idempotency-Key records (SPEC section 4), in the column family "idem":
+ *   "K" id                  -> the record (JSON)
+ *   "E" be64(expires_ms) id -> "" : expiry order, for the bounded purge
+ * id is opaque to the store (the HTTP side passes a hex SHA-256 of scope,
+ * endpoint and key; at most 128 bytes). A record is either a claim
+ * (PENDING: a request with this key is, or was when the process died,
+ * under way) or the answer to replay (DONE). Puts and deletes follow
+ * store.sync like every acknowledged write: a put has reached the disk
+ * when it returns. Expired records are never returned (lazy expiry);
+ * sgw_store_idem_purge deletes them in bounded steps. */
+
+enum { SGW_IDEM_PENDING = 1, SGW_IDEM_DONE = 2 };
+
+typedef struct sgw_idem_rec {
+    int state;               /* SGW_IDEM_PENDING or SGW_IDEM_DONE */
+    char req_hash[65];       /* SHA-256 hex of the request body */
+    char tenant[32], app[32];/* who claimed it (for crash recovery) */
+    int64_t created_ms;      /* wall ms of the claim */
+    int64_t expires_ms;      /* not returned from this wall ms on */
+    int status;              /* DONE: the answer's HTTP status */
+    char *body;              /* DONE: the answer's body (heap), else NULL */
+    size_t body_len;
+    char *headers;           /* DONE: extra header lines to replay (heap) or NULL */
+} sgw_idem_rec;
+
+/* Free the heap parts and zero the record. NULL-safe. */
+void sgw_idem_rec_clear(sgw_idem_rec *r);
+/* The live record of id into out (clear it after use): SGW_ENOENT if
+ * absent or expired at now_ms. */
+sgw_err sgw_store_idem_get(sgw_store *s, const char *id, int64_t now_ms, sgw_idem_rec *out);
+/* Store (create or replace) the record of id, durably. Replacing keeps
+ * expiry entries consistent when expires_ms is unchanged; a replaced
+ * record with another expires_ms leaves a stale expiry entry the purge
+ * skips. */
+sgw_err sgw_store_idem_put(sgw_store *s, const char *id, const sgw_idem_rec *r);
+/* Delete the record of id (and its expiry entry at expires_ms). */
+sgw_err sgw_store_idem_delete(sgw_store *s, const char *id, int64_t expires_ms);
+/* Delete at most max records expired at now_ms, oldest first. Returns how
+ * many expiry entries were removed (< max: nothing more to purge now). */
+int sgw_store_idem_purge(sgw_store *s, int64_t now_ms, int max);
+/* ======================================================== end idempotency */
 
 #endif

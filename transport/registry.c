@@ -8,10 +8,12 @@
 #include "transport/transport.h"
 
 extern const struct sgw_transport_ops sgw_transport_sim;
+extern const struct sgw_transport_ops sgw_transport_sim_b;
 extern const struct sgw_transport_ops sgw_transport_ringcentral;
 
 static const struct sgw_transport_ops *const providers[] = {
     &sgw_transport_sim,
+    &sgw_transport_sim_b,
     &sgw_transport_ringcentral,
     NULL,
 };

@@ -16,6 +16,12 @@
  * connection error, 5xx, 429: worth another attempt), SGW_SEND_PERMANENT
  * (the message fails), SGW_SEND_REJECTED (refused before reaching a
  * carrier: invalid number, blocked recipient).
+ *
+ * Besides answers about our messages, a provider may hand back an inbound
+ * SMS (SGW_TR_INBOUND): the sender forwards it to the status actor, which
+ * stores it as a `received` message (deduplicated by provider and provider
+ * message id) and publishes sms_inbound. The inbound webhook receivers
+ * (RingCentral, Twilio) are to use the same outcome and the same path.
  */
 #ifndef SGW_TRANSPORT_H
 #define SGW_TRANSPORT_H
@@ -50,18 +56,27 @@ typedef struct sgw_tr_sms {
     int64_t account_version;
 } sgw_tr_sms;
 
-enum { SGW_TR_SEND_DONE = 1, SGW_TR_REPORT = 2 };
+enum { SGW_TR_SEND_DONE = 1, SGW_TR_REPORT = 2, SGW_TR_INBOUND = 3 };
 
 typedef struct sgw_tr_outcome {
-    int kind;                     /* SGW_TR_SEND_DONE or SGW_TR_REPORT */
-    char id[24];                  /* our message id */
-    sgw_send_result result;       /* for a report: OK = delivered */
-    char provider_msg_id[64];
+    int kind;                     /* SGW_TR_SEND_DONE, SGW_TR_REPORT or SGW_TR_INBOUND */
+    char id[24];                  /* our message id; INBOUND: the outbound message it
+                                     answers, "" if unknown */
+    sgw_send_result result;       /* for a report: OK = delivered; INBOUND: OK */
+    char provider_msg_id[64];     /* INBOUND: the provider's id of the inbound SMS (dedup key) */
     char error_code[48];
     char error_message[256];
     int64_t retry_after_ms;       /* the provider asked us to wait (0: no) */
     int64_t started_ms, finished_ms;
     int attempt;
+    /* INBOUND only ("" / NULL otherwise): the receiving tenant ("" when id
+     * names the answered message: its tenant is taken), the sender and the
+     * recipient of the inbound SMS, and its text. body is a heap string
+     * owned by the outcome: whoever consumes the outcome (the sender after
+     * forwarding it) frees it. */
+    char tenant[32];
+    char from[24], to[24];
+    char *body;
 } sgw_tr_outcome;
 
 enum {

@@ -64,6 +64,12 @@ def test_kill9_keeps_schedule():
     gw.restart()
     assert gw.status_of(key, mid) == "scheduled"
     wait_for(lambda: gw.status_of(key, mid) == "delivered", 60, "scheduled message delivered")
+    # it fired on time: never before sendAt, within a second after (the
+    # gateway's own event times: the scheduler's correctness, not speed)
+    m = gw.get("/v1/sms/" + mid, key=key).json
+    queued = [e["at"] for e in m["events"] if e["status"] == "queued"][0]
+    late = (datetime.datetime.fromisoformat(queued.replace("Z", "+00:00")) - at).total_seconds()
+    assert -0.001 <= late <= 1.0, (queued, at, late)
 
 
 def test_kill9_keeps_tenants_apps_keys():

@@ -3,6 +3,7 @@ simulator, listing and paging, scheduling and cancel, simulator stories."""
 import datetime
 import re
 import signal
+import threading
 
 from gwtest import ADMIN_KEY, Gateway, expect_error, run, wait_for
 
@@ -90,6 +91,43 @@ def test_list_paging_and_filters():
     assert gw.get("/v1/sms?direction=inbound", key=key).json["data"] == []
 
 
+def test_cancel_races_the_scheduler():
+    """Cancels hammering messages as their sendAt comes: each message is
+    either cancelled (and never sent) or sent (and every cancel refused)."""
+    _, key = gw.tenant_app()
+    at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
+    stamp = at.isoformat().replace("+00:00", "Z")
+    ids = [gw.send(key, to="+1555987%04d" % (100 + i), sendAt=stamp).json["messageId"]
+           for i in range(20)]
+    answers = {mid: [] for mid in ids}
+
+    def hammer(mid):
+        g = Gateway.__new__(Gateway)  # a connection of its own to the same server
+        g.port, g.conn = gw.port, None
+        end = at + datetime.timedelta(seconds=1)
+        while datetime.datetime.now(datetime.timezone.utc) < end:
+            r = g.post("/v1/sms/%s/cancel" % mid, key=key)
+            answers[mid].append(r.status)
+            if r.status == 409:
+                break
+        g.close_conn()
+    threads = [threading.Thread(target=hammer, args=(mid,)) for mid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for mid in ids:
+        got = set(answers[mid])
+        assert got <= {200, 409}, answers[mid]
+        m = wait_for(lambda: (lambda x: x if x["status"] in ("cancelled", "delivered") else None)(
+            gw.get("/v1/sms/" + mid, key=key).json), 30, mid + " settled")
+        if 200 in got:  # a cancel won: never sent
+            assert m["status"] == "cancelled" and m["providerAttempts"] == [], m
+            assert got == {200}, answers[mid]  # and every later cancel agrees
+        else:
+            assert m["status"] == "delivered", m
+
+
 def test_schedule_and_cancel():
     _, key = gw.tenant_app()
     soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2))
@@ -151,6 +189,8 @@ try:
         ("encoding and segments are returned on send", test_encoding_and_segments),
         ("list: newest first, cursor paging, filters", test_list_paging_and_filters),
         ("sendAt schedules; cancel 200, 200 again, 409 after", test_schedule_and_cancel),
+        ("cancel races the scheduler: cancelled and never sent, or sent and refused",
+         test_cancel_races_the_scheduler),
         ("simulator stories 0002, 0005, 0007", test_simulator_stories),
         ("admin reads any message; lists need tenantId", test_admin_reads_any_message_and_lists_by_tenant),
         ("SIGTERM drains, exits 0, and everything resumes", test_sigterm_drains_and_exits_zero),
