@@ -43,10 +43,11 @@ extern const struct sgw_actor_ops sgw_actor_scheduler;
 extern const struct sgw_actor_ops sgw_actor_ratelimit;
 extern const struct sgw_actor_ops sgw_actor_sender;
 extern const struct sgw_actor_ops sgw_actor_status;
+extern const struct sgw_actor_ops sgw_actor_webhooks; /* actors/webhooks.c */
 
 /* Pipeline order, upstream first: start them in reverse, stop in order. */
 extern const struct sgw_actor_ops *const sgw_pipeline[];
-#define SGW_PIPELINE_LEN 6
+#define SGW_PIPELINE_LEN 7
 
 /* Where the HTTP side dials its req0 socket (ingress's raw rep0). */
 #define SGW_INGRESS_REQ_URL "inproc://sgw/ingress.req"

@@ -14,6 +14,7 @@
 const struct sgw_actor_ops *const sgw_pipeline[SGW_PIPELINE_LEN] = {
     &sgw_actor_ingress, &sgw_actor_validator, &sgw_actor_scheduler,
     &sgw_actor_ratelimit, &sgw_actor_sender, &sgw_actor_status,
+    &sgw_actor_webhooks,
 };
 
 void sgw_route_load(const sgw_cfg *cfg, int test, sgw_route *out)

@@ -196,6 +196,34 @@ static int key_limit(sgw_req *r)
     return ok;
 }
 
+int sgw_auth_lookup(sgw_http *srv, const char *key, sgw_auth *out)
+{
+    sgw_sha256_hex(out->key_hash, key, strlen(key));
+    if (srv->admin_key_hash[0] && sgw_ct_equal(srv->admin_key_hash, out->key_hash, 64)) {
+        out->role = SGW_ROLE_ADMIN;
+        snprintf(out->app, sizeof out->app, "admin");
+        return 2;
+    }
+    char *doc = NULL;
+    if (sgw_store_doc_get(srv->deps.store, SGW_DOC_KEY, out->key_hash, &doc) != SGW_OK)
+        return 0;
+    json_t *o = json_loads(doc, 0, NULL);
+    free(doc);
+    const char *app = json_string_value(json_object_get(o, "appId"));
+    const char *tenant = json_string_value(json_object_get(o, "tenantId"));
+    const char *role = json_string_value(json_object_get(o, "role"));
+    if (!app || !role) {
+        json_decref(o);
+        return 0;
+    }
+    out->role = strcmp(role, "admin") == 0 ? SGW_ROLE_ADMIN : SGW_ROLE_APP;
+    out->test = json_is_true(json_object_get(o, "test"));
+    snprintf(out->app, sizeof out->app, "%s", app);
+    snprintf(out->tenant, sizeof out->tenant, "%s", tenant ? tenant : "");
+    json_decref(o);
+    return 1;
+}
+
 int sgw_auth_check(sgw_req *r)
 {
     const char *h = mg_get_header(r->conn, "Authorization");
@@ -210,33 +238,14 @@ int sgw_auth_check(sgw_req *r)
         auth_failed(r, "Invalid API key");
         return 0;
     }
-    sgw_sha256_hex(r->auth.key_hash, key, strlen(key));
     sgw_http *srv = r->srv;
-    if (srv->admin_key_hash[0] && sgw_ct_equal(srv->admin_key_hash, r->auth.key_hash, 64)) {
-        r->auth.role = SGW_ROLE_ADMIN;
-        snprintf(r->auth.app, sizeof r->auth.app, "admin");
+    int found = sgw_auth_lookup(srv, key, &r->auth);
+    if (found == 2)
         return key_limit(r);
-    }
-    char *doc = NULL;
-    if (sgw_store_doc_get(srv->deps.store, SGW_DOC_KEY, r->auth.key_hash, &doc) != SGW_OK) {
+    if (!found) {
         auth_failed(r, "Invalid API key");
         return 0;
     }
-    json_t *o = json_loads(doc, 0, NULL);
-    free(doc);
-    const char *app = json_string_value(json_object_get(o, "appId"));
-    const char *tenant = json_string_value(json_object_get(o, "tenantId"));
-    const char *role = json_string_value(json_object_get(o, "role"));
-    if (!app || !role) {
-        json_decref(o);
-        auth_failed(r, "Invalid API key");
-        return 0;
-    }
-    r->auth.role = strcmp(role, "admin") == 0 ? SGW_ROLE_ADMIN : SGW_ROLE_APP;
-    r->auth.test = json_is_true(json_object_get(o, "test"));
-    snprintf(r->auth.app, sizeof r->auth.app, "%s", app);
-    snprintf(r->auth.tenant, sizeof r->auth.tenant, "%s", tenant ? tenant : "");
-    json_decref(o);
     if (!key_limit(r))
         return 0;
     if (r->auth.role == SGW_ROLE_APP &&

@@ -9,6 +9,7 @@
 
 #include "http/http.h"
 #include "openapi_json.h"
+#include "ws/ws.h"
 
 void h_health(sgw_req *r) { sgw_reply_raw(r, 200, "{\"status\":\"ok\"}", 15); }
 
@@ -136,6 +137,38 @@ void h_metrics(sgw_req *r)
         mb_printf(&b, "smsgw_provider_latency_seconds_total{provider=\"%s\"} %.3f\n",
                   all[p]->name,
                   (double)atomic_load(&d->app->providers[p].latency_ms_sum) / 1000.0);
+    sgw_outbox_stats ob;
+    sgw_store_outbox_stats(&ob);
+    mb_printf(&b, "# HELP smsgw_webhook_outbox_depth App webhook deliveries waiting.\n"
+                  "# TYPE smsgw_webhook_outbox_depth gauge\nsmsgw_webhook_outbox_depth %lld\n"
+                  "# HELP smsgw_webhook_deliveries_total App webhook attempts by result.\n"
+                  "# TYPE smsgw_webhook_deliveries_total counter\n"
+                  "smsgw_webhook_deliveries_total{result=\"delivered\"} %llu\n"
+                  "smsgw_webhook_deliveries_total{result=\"failed\"} %llu\n"
+                  "smsgw_webhook_deliveries_total{result=\"dead\"} %llu\n",
+              (long long)ob.depth, (unsigned long long)ob.delivered,
+              (unsigned long long)ob.failed, (unsigned long long)ob.dead);
+    sgw_ws_stats ws;
+    sgw_ws_hub_stats(r->srv->ws, &ws);
+    mb_printf(&b, "# HELP smsgw_ws_connections Open WebSocket sessions (authenticated or not).\n"
+                  "# TYPE smsgw_ws_connections gauge\nsmsgw_ws_connections %llu\n"
+                  "# HELP smsgw_ws_authenticated Open, authenticated WebSocket sessions.\n"
+                  "# TYPE smsgw_ws_authenticated gauge\nsmsgw_ws_authenticated %llu\n"
+                  "# HELP smsgw_ws_connections_total WebSocket sessions opened.\n"
+                  "# TYPE smsgw_ws_connections_total counter\nsmsgw_ws_connections_total %llu\n"
+                  "# HELP smsgw_ws_auth_failures_total WebSocket sessions closed 1008.\n"
+                  "# TYPE smsgw_ws_auth_failures_total counter\n"
+                  "smsgw_ws_auth_failures_total %llu\n"
+                  "# HELP smsgw_ws_drops_total Slow WebSocket subscribers dropped (1013).\n"
+                  "# TYPE smsgw_ws_drops_total counter\nsmsgw_ws_drops_total %llu\n"
+                  "# HELP smsgw_ws_events_total Events the WebSocket hub received.\n"
+                  "# TYPE smsgw_ws_events_total counter\nsmsgw_ws_events_total %llu\n"
+                  "# HELP smsgw_ws_sent_total Messages written to WebSocket sessions.\n"
+                  "# TYPE smsgw_ws_sent_total counter\nsmsgw_ws_sent_total %llu\n",
+              (unsigned long long)ws.connections, (unsigned long long)ws.authenticated,
+              (unsigned long long)ws.connections_total, (unsigned long long)ws.auth_failures_total,
+              (unsigned long long)ws.drops_total, (unsigned long long)ws.events_total,
+              (unsigned long long)ws.sent_total);
     mb_printf(&b, "# HELP smsgw_http_requests_total HTTP requests by status class.\n"
                   "# TYPE smsgw_http_requests_total counter\n");
     for (int c = 1; c < 6; c++)

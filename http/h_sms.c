@@ -127,22 +127,35 @@ void h_sms_get(sgw_req *r)
     sgw_sms_clear(&m);
 }
 
+typedef struct cancel_ctx {
+    int outcome;      /* 1 cancelled (now or before), 2 not scheduled */
+    sgw_list changed; /* the record, when this request cancelled it */
+} cancel_ctx;
+
 static int cancel_mutate(sgw_sms *m, void *ctx, int i)
 {
-    int *outcome = ctx;
+    cancel_ctx *c = ctx;
     (void)i;
     if (m->status == SGW_ST_CANCELLED) {
-        *outcome = 1;
+        c->outcome = 1;
         return 0;
     }
     if (m->status != SGW_ST_SCHEDULED) {
-        *outcome = 2;
+        c->outcome = 2;
         return 0;
     }
     sgw_sms_set_status(m, SGW_ST_CANCELLED, sgw_now_ms());
     m->due_kind = SGW_DUE_NONE;
     m->due_ms = 0;
-    *outcome = 1;
+    c->outcome = 1;
+    void *buf;
+    size_t len;
+    if (sgw_sms_encode(m, &buf, &len) == SGW_OK) {
+        c->changed.len = 0;
+        c->changed.n = 0;
+        sgw_list_add(&c->changed, buf, len);
+        free(buf);
+    }
     return 1;
 }
 
@@ -153,12 +166,18 @@ void h_sms_cancel(sgw_req *r)
         return;
     sgw_sms_clear(&m);
     const char *ids[1] = { r->param[0] };
-    int outcome = 0;
-    if (sgw_store_sms_update(r->srv->deps.store, ids, 1, cancel_mutate, &outcome, NULL) !=
-        SGW_OK) {
+    cancel_ctx c = { 0 };
+    if (sgw_store_sms_update(r->srv->deps.store, ids, 1, cancel_mutate, &c, NULL) != SGW_OK) {
+        sgw_list_free(&c.changed);
         sgw_reply_error(r, 503, "unavailable", "Store unavailable");
         return;
     }
+    /* stored: the status actor publishes it (sms_status cancelled) */
+    if (c.changed.n &&
+        sgw_http_tell_list("status", SGW_MSG_RESULT, SGW_RES_PUBLISH, &c.changed, 1000) != SGW_OK)
+        sgw_log(SGW_LOG_WARN, "http", "cancelled %s: event not published", r->param[0]);
+    sgw_list_free(&c.changed);
+    int outcome = c.outcome;
     if (outcome == 1)
         sgw_reply_json(r, 200, json_pack("{s:s, s:s}", "messageId", r->param[0], "status",
                                          "cancelled"));

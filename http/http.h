@@ -73,6 +73,7 @@ struct sgw_http {
     char admin_key_hash[65];  /* of SMSGW_ADMIN_KEY / admin_key, or "" */
     struct sgw_limits *limits;
     struct sgw_rc_flow *rc_flow;  /* h_rc.c: connect tokens and OAuth states */
+    struct sgw_ws_hub *ws;        /* h_ws.c, ws/: WebSocket tokens and sessions */
     atomic_uint_fast64_t requests, by_class[6]; /* 1xx..5xx */
 };
 
@@ -185,5 +186,29 @@ void sgw_idem_reply_error(sgw_req *r, sgw_idem *t, int status, const char *code,
  * claim's request_timeout_ms window. */
 int sgw_idem_orphan_sms(sgw_req *r, const sgw_idem_rec *claim);
 /* ======================================================== end idempotency */
+
+/* One-way messages to an actor's bus input (http/tell.c): a push0 socket
+ * per actor, opened on first use. */
+sgw_err sgw_http_tell(const char *actor, sgw_msg *m, int timeout_ms);
+sgw_err sgw_http_tell_list(const char *actor, sgw_msg_type type, int code, sgw_list *l,
+                           int timeout_ms);
+
+/* ======================================================== webhooks (http/h_webhooks.c) */
+void h_webhooks_dead(sgw_req *r);
+void h_webhooks_replay(sgw_req *r);
+void h_apps_test_webhook(sgw_req *r);
+/* ======================================================== end webhooks */
+
+/* ======================================================== websocket (http/h_ws.c, ws/) */
+/* The key's identity (role, test, app, tenant, key_hash) without limits or
+ * answers: 2 the operator's admin key, 1 a stored key, 0 unknown. */
+int sgw_auth_lookup(sgw_http *srv, const char *key, sgw_auth *out);
+void h_ws_token(sgw_req *r);   /* POST /v1/ws/token */
+/* Start the hub and register /ws with civetweb; stop: SIGTERM (close 1001)
+ * before mg_stop, free after. */
+sgw_err sgw_ws_http_start(sgw_http *h, char *why, size_t whysz);
+void sgw_ws_http_shutdown(sgw_http *h);
+void sgw_ws_http_free(sgw_http *h);
+/* ======================================================== end websocket */
 
 #endif

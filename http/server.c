@@ -64,6 +64,10 @@ static const route routes[] = {
     { "PUT", "/v1/apps/:id", AUTH_KEY, h_apps_put },
     { "DELETE", "/v1/apps/:id", AUTH_KEY, h_apps_delete },
     { "POST", "/v1/apps/:id/rotate-key", AUTH_KEY, h_apps_rotate },
+    { "POST", "/v1/ws/token", AUTH_KEY, h_ws_token },
+    { "POST", "/v1/apps/:id/test-webhook", AUTH_KEY, h_apps_test_webhook },
+    { "GET", "/v1/apps/:id/webhooks/dead", AUTH_KEY, h_webhooks_dead },
+    { "POST", "/v1/apps/:id/webhooks/dead/:did/replay", AUTH_KEY, h_webhooks_replay },
     { NULL, NULL, 0, NULL },
 };
 
@@ -329,6 +333,7 @@ sgw_err sgw_http_start(const sgw_http_deps *deps, sgw_http **out, char *why, siz
         "keep_alive_timeout_ms", "30000",
         "request_timeout_ms", timeout,
         "tcp_nodelay", "1",
+        "websocket_timeout_ms", "1000",  /* how often a WebSocket's read loop sees mg_stop */
         NULL,
     };
     struct mg_callbacks cb = { 0 };
@@ -345,6 +350,14 @@ sgw_err sgw_http_start(const sgw_http_deps *deps, sgw_http **out, char *why, siz
         return SGW_EIO;
     }
     mg_set_request_handler(h->ctx, "/", http_dispatch, h);
+    if (sgw_ws_http_start(h, why, whysz) != SGW_OK) {
+        mg_stop(h->ctx);
+        nng_close(h->req);
+        sgw_limits_destroy(&h->limits);
+        sgw_rc_flow_destroy(&h->rc_flow);
+        free(h);
+        return SGW_EIO;
+    }
     *out = h;
     return SGW_OK;
 }
@@ -354,7 +367,9 @@ void sgw_http_stop(sgw_http **hp)
     if (!hp || !*hp)
         return;
     sgw_http *h = *hp;
+    sgw_ws_http_shutdown(h);  /* close 1001 to every WebSocket session */
     mg_stop(h->ctx);
+    sgw_ws_http_free(h);
     nng_close(h->req);
     sgw_limits_destroy(&h->limits);
     sgw_rc_flow_destroy(&h->rc_flow);

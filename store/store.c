@@ -17,11 +17,13 @@
 enum { CF_DEFAULT = 0, CF_SMS, CF_SMS_IDX, CF_SCHED, CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_CONNS,
        CF_TEMPLATES, CF_SENDER_IDS,
        CF_IDEM, /* store/idem.c */
+       CF_OUTBOX, /* store/outbox.c: app webhook deliveries */
        CF_MAX };
 static const char *const cf_names[CF_MAX] = {
     "default", "sms", "sms_idx", "sched", "tenants", "apps", "keys", "meta", "conns",
     "templates", "sender_ids",
     "idem",
+    "outbox",
 };
 static const int doc_cf[SGW_DOC_MAX] = { CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_CONNS,
                                                CF_TEMPLATES, CF_SENDER_IDS };
@@ -675,6 +677,7 @@ const sgw_secret_key *sgw_store_secret_key(sgw_store *s) { return &s->secret; }
 
 rocksdb_t *sgw_store_db_(sgw_store *s) { return s->db; }
 rocksdb_column_family_handle_t *sgw_store_cf_idem_(sgw_store *s) { return s->cf[CF_IDEM]; }
+rocksdb_column_family_handle_t *sgw_store_cf_outbox_(sgw_store *s) { return s->cf[CF_OUTBOX]; }
 rocksdb_readoptions_t *sgw_store_ropts_(sgw_store *s) { return s->ropts; }
 sgw_err sgw_store_write_(sgw_store *s, rocksdb_writebatch_t *wb, int records, int update)
 {

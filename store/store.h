@@ -10,6 +10,8 @@
  *   tenants, apps, keys   id -> JSON document (keys: sha256(api key) hex)
  *   conns     tenant "/" provider -> connection document, secrets sealed
  *   templates, sender_ids   tenant "/" id -> JSON document
+ *   idem      Idempotency-Key records (store/idem.c)
+ *   outbox    app webhook deliveries, per app in order (store/outbox.c)
  *
  * Durability: with sync "always" every insert and document write returns
  * after its WAL fsync (RocksDB joins concurrent writers into one group
@@ -238,5 +240,55 @@ sgw_err sgw_store_idem_delete(sgw_store *s, const char *id, int64_t expires_ms);
  * many expiry entries were removed (< max: nothing more to purge now). */
 int sgw_store_idem_purge(sgw_store *s, int64_t now_ms, int max);
 /* ======================================================== end idempotency */
+
+/* ======================================================== webhook outbox (store/outbox.c)
+ * App webhook deliveries (SPEC section 9), in the column family "outbox":
+ *   "S" app                 -> be64 the app's last sequence number
+ *   "E" app "/" be64(seq)   -> a pending delivery (JSON): per app, in order
+ *   "D" app "/" id          -> a dead-lettered delivery (JSON)
+ * Adds follow store.sync (fsynced); progress (attempts, delivered, dead)
+ * follows store.sync_updates: a power cut may repeat a delivery, never
+ * lose one. Sequence numbers are taken under one process-wide lock. */
+typedef struct sgw_wh_entry {
+    char id[40];             /* dlv_ + 24 hex */
+    char app[32];
+    uint64_t seq;            /* order within the app; set by add */
+    char event[16];          /* sms_status, sms_inbound, test */
+    char *body;              /* the JSON body sent (heap) */
+    int attempts;
+    char last_error[256];
+    int64_t created_ms;      /* wall ms it was queued (again, if replayed) */
+    int64_t next_ms;         /* wall ms of its next attempt (0: at once) */
+    int64_t dead_ms;         /* wall ms it was dead-lettered, else 0 */
+} sgw_wh_entry;
+void sgw_wh_entry_clear(sgw_wh_entry *e);
+/* Queue n entries (each at the end of its app's queue: seq is set) in one
+ * durable write. */
+sgw_err sgw_store_outbox_add(sgw_store *s, sgw_wh_entry *const *v, int n);
+/* The first pending entry of app into out (clear it): SGW_ENOENT if none. */
+sgw_err sgw_store_outbox_head(sgw_store *s, const char *app, sgw_wh_entry *out);
+/* A failed attempt: store e's attempts, last_error and next_ms. */
+sgw_err sgw_store_outbox_retry(sgw_store *s, const sgw_wh_entry *e);
+/* Delivered: delete the pending entry. */
+sgw_err sgw_store_outbox_done(sgw_store *s, const sgw_wh_entry *e);
+/* Dead-letter: the pending entry moves to the dead list (e->dead_ms set). */
+sgw_err sgw_store_outbox_kill(sgw_store *s, sgw_wh_entry *e);
+/* Every app that has (or had) entries; fn returns 0 to stop. The first
+ * call of the process also counts the pending entries (the depth of
+ * sgw_store_outbox_stats). */
+sgw_err sgw_store_outbox_apps(sgw_store *s, int (*fn)(void *ctx, const char *app), void *ctx);
+/* The app's dead entries (id order), at most max; fn gets each. */
+sgw_err sgw_store_outbox_dead(sgw_store *s, const char *app, int max,
+                              void (*fn)(void *ctx, const sgw_wh_entry *e), void *ctx);
+/* Queue a dead entry again (at the end, attempts 0, created now):
+ * SGW_ENOENT if app has no dead entry id. */
+sgw_err sgw_store_outbox_replay(sgw_store *s, const char *app, const char *id);
+/* Process-wide counters, for /metrics. */
+typedef struct sgw_outbox_stats {
+    int64_t depth;           /* pending entries */
+    uint64_t delivered, failed, dead;  /* failed: attempts that failed */
+} sgw_outbox_stats;
+void sgw_store_outbox_stats(sgw_outbox_stats *out);
+/* ======================================================== end webhook outbox */
 
 #endif

@@ -12,6 +12,7 @@
 
 rocksdb_t *sgw_store_db_(sgw_store *s);
 rocksdb_column_family_handle_t *sgw_store_cf_idem_(sgw_store *s);
+rocksdb_column_family_handle_t *sgw_store_cf_outbox_(sgw_store *s); /* store/outbox.c */
 rocksdb_readoptions_t *sgw_store_ropts_(sgw_store *s);
 /* Write wb: update 0 follows store.sync (acknowledged writes), 1 follows
  * store.sync_updates (writes whose loss at a power cut is harmless). */

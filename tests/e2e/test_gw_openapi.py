@@ -71,8 +71,10 @@ def test_document_shape():
 def test_every_operation_exists():
     ids = {"messageId": "msg_000000000000", "appId": "app_0000000000000000",
            "tenantId": "tenant_0000000000000000", "provider": "ringcentral",
-           "id": "sid_0000000000000000"}
+           "id": "sid_0000000000000000", "deliveryId": "dlv_000000000000000000000000"}
     for path, ops in DOC["paths"].items():
+        if path == "/ws":  # the WebSocket upgrade: test_gw_ws.py
+            continue
         concrete = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
         for method in ops:
             r = gw.request(method.upper(), concrete, {}, key=ADMIN_KEY)
@@ -104,6 +106,14 @@ def test_live_answers_match():
     check_response("GET", "/v1/sms", gw.get("/v1/sms?limit=5", key=key))
     check_response("GET", "/v1/sms/status/{messageId}", gw.get("/v1/sms/status/msg_x", key=key))
     check_response("POST", "/v1/sms/{messageId}/cancel", gw.post("/v1/sms/%s/cancel" % mid, key=key))
+    check_response("POST", "/v1/ws/token", gw.post("/v1/ws/token", key=key))
+    check_response("POST", "/v1/apps/{appId}/test-webhook",
+                   gw.post("/v1/apps/%s/test-webhook" % aid, key=key))
+    check_response("GET", "/v1/apps/{appId}/webhooks/dead",
+                   gw.get("/v1/apps/%s/webhooks/dead" % aid, key=key))
+    check_response("POST", "/v1/apps/{appId}/webhooks/dead/{deliveryId}/replay",
+                   gw.post("/v1/apps/%s/webhooks/dead/dlv_000000000000000000000000/replay" % aid,
+                           key=key))
     check_response("GET", "/health", gw.get("/health"))
     check_response("GET", "/readyz", gw.get("/readyz"))
     check_response("POST", "/v1/apps/{appId}/rotate-key", gw.post("/v1/apps/%s/rotate-key" % aid, key=ADMIN_KEY))

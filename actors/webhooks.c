@@ -1,0 +1,601 @@
+/*
+ * actors/webhooks.c — app webhooks (SPEC section 9): the durable outbox
+ * and its deliveries.
+ *
+ * Input:   the status actor's events (a sub0 socket dialed to
+ *          SGW_EVENTS_URL, read in tick when its fd is ready): an
+ *          sms_status event goes to its app, an sms_inbound event to every
+ *          app of its tenant, when the app has a webhookUrl. One outbox
+ *          entry per (app, event), in one store write per batch
+ *          (store/outbox.c). Its bus input (inproc://sgw/webhooks) takes
+ *          EVENT messages whose app field names an app with new entries
+ *          (test-webhook, replay: http/h_webhooks.c).
+ * Output:  HTTP POSTs (libcurl multi, driven from tick and fds), signed
+ *          X-Smsgw-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>.
+ * Order:   at most one delivery in flight per app; the next entry of an app
+ *          is sent only once the one before is delivered or dead.
+ * Retries: any 2xx is delivered; anything else, or no answer within
+ *          webhooks.timeout_ms, is retried after webhooks.base_ms *
+ *          2^(attempts-1) (at most max_ms, +/- jitter), until max_age_s
+ *          after the entry was queued: then it is dead-lettered (kept,
+ *          listed, replayable) and the app's next entry goes.
+ * Guarantee: at least once from the outbox write on (a crash after a POST
+ *          and before its "delivered" is stored sends it again). An event
+ *          is at risk before that write: published events still in the
+ *          sub0 buffer at a crash, and (pub0 never blocks) events dropped
+ *          when the buffer (actors.webhooks.queue_depth) is full.
+ * Threads: one (per-app order and sequence numbers).
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/actors.h"
+#include "bus/log.h"
+#include "bus/util.h"
+
+typedef struct wh_app {
+    char id[32];
+    int pending;          /* may have entries */
+    int64_t due_mono;     /* the head's next attempt; 0: now */
+    struct wh_job *job;   /* the delivery in flight, or NULL */
+} wh_app;
+
+typedef struct wh_job {
+    CURL *easy;
+    struct curl_slist *hdrs;
+    sgw_wh_entry e;
+    wh_app *app;
+    char err[CURL_ERROR_SIZE];
+} wh_job;
+
+typedef struct wh_actor {
+    const sgw_actor_env *env;
+    sgw_app *app;
+    nng_socket sub;
+    int sub_fd;
+    CURLM *multi;
+    struct pollfd *fds;
+    int nfds, fds_cap;
+    int64_t curl_due_mono;
+    int64_t timeout_ms, base_ms, max_ms, max_age_ms;
+    double jitter;
+    wh_app **apps;
+    int napps, apps_cap;
+    int inflight;
+    int draining;
+    int64_t rescan_mono;
+} wh_actor;
+
+/* ---------------------------------------------------------------- apps */
+
+static wh_app *wh_find(wh_actor *self, const char *id, int create)
+{
+    for (int i = 0; i < self->napps; i++)
+        if (strcmp(self->apps[i]->id, id) == 0)
+            return self->apps[i];
+    if (!create)
+        return NULL;
+    if (self->napps == self->apps_cap) {
+        int cap = self->apps_cap ? self->apps_cap * 2 : 16;
+        wh_app **v = realloc(self->apps, sizeof *v * (size_t)cap);
+        if (!v)
+            return NULL;
+        self->apps = v;
+        self->apps_cap = cap;
+    }
+    wh_app *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    snprintf(a->id, sizeof a->id, "%s", id);
+    self->apps[self->napps++] = a;
+    return a;
+}
+
+static void wh_mark(wh_actor *self, const char *id)
+{
+    wh_app *a = wh_find(self, id, 1);
+    if (a && !a->pending) {
+        a->pending = 1;
+        a->due_mono = 0;
+    }
+}
+
+static int wh_scan_cb(void *ctx, const char *app)
+{
+    wh_mark(ctx, app);
+    return 1;
+}
+
+/* The app's webhook URL and secret (heap), or 0 if it has none. */
+static int wh_app_target(wh_actor *self, const char *app, char **url, char **secret)
+{
+    char *doc = NULL;
+    *url = *secret = NULL;
+    if (sgw_store_doc_get(self->app->store, SGW_DOC_APP, app, &doc) != SGW_OK)
+        return 0;
+    json_t *o = json_loads(doc, 0, NULL);
+    free(doc);
+    const char *u = json_string_value(json_object_get(o, "webhookUrl"));
+    const char *s = json_string_value(json_object_get(o, "webhookSecret"));
+    if (u && u[0] && s) {
+        *url = strdup(u);
+        *secret = strdup(s);
+    }
+    json_decref(o);
+    if (!*url || !*secret) {
+        free(*url);
+        free(*secret);
+        *url = *secret = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- events -> outbox */
+
+typedef struct wh_batch {
+    sgw_wh_entry **v;
+    int n, cap;
+} wh_batch;
+
+static void wh_batch_add(wh_batch *b, const char *app, const char *event, const char *body)
+{
+    if (b->n == b->cap) {
+        int cap = b->cap ? b->cap * 2 : 64;
+        sgw_wh_entry **v = realloc(b->v, sizeof *v * (size_t)cap);
+        if (!v)
+            return;
+        b->v = v;
+        b->cap = cap;
+    }
+    sgw_wh_entry *e = calloc(1, sizeof *e);
+    if (!e || !(e->body = strdup(body))) {
+        free(e);
+        return;
+    }
+    sgw_random_id(e->id, sizeof e->id, "dlv_", 24);
+    snprintf(e->app, sizeof e->app, "%s", app);
+    snprintf(e->event, sizeof e->event, "%s", event);
+    e->created_ms = sgw_now_ms();
+    b->v[b->n++] = e;
+}
+
+typedef struct wh_tenant_scan {
+    const char *tenant;
+    wh_batch *b;
+    const char *body;
+} wh_tenant_scan;
+
+static int wh_tenant_cb(void *ctx, const char *id, const char *json, size_t len)
+{
+    wh_tenant_scan *ts = ctx;
+    json_t *o = json_loadb(json, len, 0, NULL);
+    const char *t = json_string_value(json_object_get(o, "tenantId"));
+    const char *u = json_string_value(json_object_get(o, "webhookUrl"));
+    if (t && u && u[0] && strcmp(t, ts->tenant) == 0)
+        wh_batch_add(ts->b, id, "sms_inbound", ts->body);
+    json_decref(o);
+    return 1;
+}
+
+static void wh_event(wh_actor *self, wh_batch *b, const char *body, size_t len)
+{
+    json_t *o = json_loadb(body, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(o, "type"));
+    char *text = strndup(body, len);
+    if (type && text && strcmp(type, "sms_status") == 0) {
+        const char *app = json_string_value(json_object_get(o, "appId"));
+        char *url, *secret;
+        if (app && app[0] && wh_app_target(self, app, &url, &secret)) {
+            wh_batch_add(b, app, "sms_status", text);
+            free(url);
+            free(secret);
+        }
+    } else if (type && text && strcmp(type, "sms_inbound") == 0) {
+        const char *tenant = json_string_value(json_object_get(o, "tenantId"));
+        if (tenant && tenant[0]) {
+            wh_tenant_scan ts = { tenant, b, text };
+            sgw_store_doc_scan(self->app->store, SGW_DOC_APP, wh_tenant_cb, &ts);
+        }
+    }
+    free(text);
+    json_decref(o);
+}
+
+/* Read what the sub socket holds (at most max events), queue it. */
+static void wh_read_events(wh_actor *self, int max)
+{
+    wh_batch b = { 0 };
+    for (int i = 0; i < max; i++) {
+        nng_msg *m;
+        if (nng_recvmsg(self->sub, &m, NNG_FLAG_NONBLOCK) != 0)
+            break;
+        wh_event(self, &b, nng_msg_body(m), nng_msg_len(m));
+        nng_msg_free(m);
+    }
+    if (b.n > 0) {
+        if (sgw_store_outbox_add(self->app->store, b.v, b.n) != SGW_OK)
+            sgw_log(SGW_LOG_ERROR, "webhooks", "%d webhook deliveries could not be stored: "
+                    "lost", b.n);
+        else
+            for (int i = 0; i < b.n; i++)
+                wh_mark(self, b.v[i]->app);
+    }
+    for (int i = 0; i < b.n; i++) {
+        sgw_wh_entry_clear(b.v[i]);
+        free(b.v[i]);
+    }
+    free(b.v);
+}
+
+/* ---------------------------------------------------------------- curl */
+
+static int wh_socket_cb(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
+{
+    (void)e;
+    (void)sockp;
+    wh_actor *c = ud;
+    int i;
+    for (i = 0; i < c->nfds && c->fds[i].fd != s; i++)
+        ;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < c->nfds)
+            c->fds[i] = c->fds[--c->nfds];
+        return 0;
+    }
+    if (i == c->nfds) {
+        if (c->nfds == c->fds_cap) {
+            int cap = c->fds_cap ? c->fds_cap * 2 : 16;
+            struct pollfd *v = realloc(c->fds, sizeof *v * (size_t)cap);
+            if (!v)
+                return -1;
+            c->fds = v;
+            c->fds_cap = cap;
+        }
+        c->nfds++;
+    }
+    c->fds[i].fd = s;
+    c->fds[i].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
+                               (what & CURL_POLL_OUT ? POLLOUT : 0));
+    c->fds[i].revents = 0;
+    return 0;
+}
+
+static int wh_timer_cb(CURLM *m, long timeout_ms, void *ud)
+{
+    (void)m;
+    wh_actor *c = ud;
+    c->curl_due_mono = timeout_ms < 0 ? -1 : sgw_mono_ms() + timeout_ms;
+    return 0;
+}
+
+static size_t wh_discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+static void wh_job_free(wh_job *j)
+{
+    if (!j)
+        return;
+    if (j->easy)
+        curl_easy_cleanup(j->easy);
+    curl_slist_free_all(j->hdrs);
+    sgw_wh_entry_clear(&j->e);
+    free(j);
+}
+
+static int64_t wh_backoff(wh_actor *self, int attempts)
+{
+    int64_t d = self->base_ms;
+    for (int i = 1; i < attempts && d < self->max_ms; i++)
+        d *= 2;
+    if (d > self->max_ms)
+        d = self->max_ms;
+    uint32_t r = 0;
+    RAND_bytes((unsigned char *)&r, sizeof r);
+    double f = 1.0 + self->jitter * (2.0 * ((double)r / 4294967295.0) - 1.0);
+    return (int64_t)((double)d * f);
+}
+
+/* A failed attempt of the app's head: retry later, or dead-letter it. */
+static void wh_failed(wh_actor *self, wh_app *a, sgw_wh_entry *e, const char *why)
+{
+    int64_t now = sgw_now_ms();
+    e->attempts++;
+    snprintf(e->last_error, sizeof e->last_error, "%s", why);
+    int64_t deadline = e->created_ms + self->max_age_ms;
+    if (now >= deadline) {
+        sgw_log(SGW_LOG_WARN, "webhooks", "%s: delivery %s dead after %d attempts: %s", e->app,
+                e->id, e->attempts, why);
+        if (sgw_store_outbox_kill(self->app->store, e) != SGW_OK)
+            a->due_mono = sgw_mono_ms() + self->base_ms; /* try again */
+        else
+            a->due_mono = 0;
+        return;
+    }
+    int64_t next = now + wh_backoff(self, e->attempts);
+    if (next > deadline)
+        next = deadline; /* one last attempt at the deadline */
+    e->next_ms = next;
+    sgw_store_outbox_retry(self->app->store, e);
+    a->due_mono = sgw_mono_ms() + (next - now);
+}
+
+static void wh_done(wh_actor *self, wh_job *j, CURLcode cr)
+{
+    wh_app *a = j->app;
+    long code = 0;
+    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (cr == CURLE_OK && code >= 200 && code < 300) {
+        if (sgw_store_outbox_done(self->app->store, &j->e) != SGW_OK)
+            a->due_mono = sgw_mono_ms() + self->base_ms; /* sent again: at least once */
+        else
+            a->due_mono = 0;
+    } else {
+        char why[256];
+        if (cr != CURLE_OK)
+            snprintf(why, sizeof why, "%s", j->err[0] ? j->err : curl_easy_strerror(cr));
+        else
+            snprintf(why, sizeof why, "HTTP %ld", code);
+        sgw_log(SGW_LOG_DEBUG, "webhooks", "%s: delivery %s attempt %d failed: %s", a->id,
+                j->e.id, j->e.attempts + 1, why);
+        wh_failed(self, a, &j->e, why);
+    }
+    a->job = NULL;
+    self->inflight--;
+    wh_job_free(j);
+}
+
+static void wh_drive(wh_actor *self)
+{
+    int running;
+    curl_multi_perform(self->multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(self->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        wh_job *j = NULL;
+        CURLcode cr = m->data.result;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+        curl_multi_remove_handle(self->multi, m->easy_handle);
+        wh_done(self, j, cr);
+    }
+}
+
+/* Start the delivery of a's head entry (or find it has none). */
+static void wh_start(wh_actor *self, wh_app *a)
+{
+    wh_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    sgw_err rv = sgw_store_outbox_head(self->app->store, a->id, &j->e);
+    if (rv != SGW_OK) {
+        if (rv == SGW_ENOENT)
+            a->pending = 0;
+        else
+            a->due_mono = sgw_mono_ms() + self->base_ms;
+        free(j);
+        return;
+    }
+    int64_t now = sgw_now_ms();
+    if (j->e.next_ms > now) { /* a backoff stored before a restart */
+        a->due_mono = sgw_mono_ms() + (j->e.next_ms - now);
+        wh_job_free(j);
+        return;
+    }
+    char *url, *secret;
+    if (!wh_app_target(self, a->id, &url, &secret)) {
+        /* the app was deleted or its webhookUrl removed: nowhere to send */
+        snprintf(j->e.last_error, sizeof j->e.last_error, "App has no webhookUrl configured");
+        if (sgw_store_outbox_kill(self->app->store, &j->e) != SGW_OK)
+            a->due_mono = sgw_mono_ms() + self->base_ms;
+        wh_job_free(j);
+        return;
+    }
+    /* the signature: HMAC-SHA256(secret, "<t>.<body>") */
+    char t[24];
+    snprintf(t, sizeof t, "%lld", (long long)(now / 1000));
+    size_t blen = strlen(j->e.body), tlen = strlen(t);
+    char *signed_text = malloc(tlen + 1 + blen + 1);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+    if (signed_text) {
+        memcpy(signed_text, t, tlen);
+        signed_text[tlen] = '.';
+        memcpy(signed_text + tlen + 1, j->e.body, blen + 1);
+        if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)signed_text,
+                 tlen + 1 + blen, mac, &maclen))
+            sgw_hex(hex, mac, maclen);
+        free(signed_text);
+    }
+    free(secret);
+    char h[256];
+    snprintf(h, sizeof h, "X-Smsgw-Signature: t=%s,v1=%s", t, hex);
+    j->hdrs = curl_slist_append(j->hdrs, "Content-Type: application/json");
+    j->hdrs = curl_slist_append(j->hdrs, h);
+    snprintf(h, sizeof h, "X-Smsgw-Event: %s", j->e.event);
+    j->hdrs = curl_slist_append(j->hdrs, h);
+    snprintf(h, sizeof h, "X-Smsgw-Delivery: %s", j->e.id);
+    j->hdrs = curl_slist_append(j->hdrs, h);
+    j->hdrs = curl_slist_append(j->hdrs, "Expect:");
+    j->easy = curl_easy_init();
+    if (!j->easy || !j->hdrs || !hex[0]) {
+        free(url);
+        wh_job_free(j);
+        a->due_mono = sgw_mono_ms() + self->base_ms;
+        return;
+    }
+    CURL *e = j->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)blen);
+    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, j->e.body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->hdrs);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "smsgw-webhooks/0.1");
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)self->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, wh_discard);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->err);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+    free(url);
+    j->app = a;
+    j->e.next_ms = 0;
+    if (curl_multi_add_handle(self->multi, e) != CURLM_OK) {
+        wh_job_free(j);
+        a->due_mono = sgw_mono_ms() + self->base_ms;
+        return;
+    }
+    a->job = j;
+    self->inflight++;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static sgw_err wh_init(void *st, const sgw_actor_env *env)
+{
+    wh_actor *self = st;
+    self->env = env;
+    self->app = env->app;
+    if (env->thread_index != 0) {
+        sgw_log(SGW_LOG_ERROR, "webhooks", "actors.webhooks.threads must be 1");
+        return SGW_ECONFIG;
+    }
+    self->timeout_ms = sgw_cfg_int(env->cfg, "webhooks.timeout_ms");
+    self->base_ms = sgw_cfg_int(env->cfg, "webhooks.base_ms");
+    self->max_ms = sgw_cfg_int(env->cfg, "webhooks.max_ms");
+    self->max_age_ms = sgw_cfg_int(env->cfg, "webhooks.max_age_s") * 1000;
+    self->jitter = sgw_cfg_float(env->cfg, "webhooks.jitter");
+    if (self->base_ms <= 0)
+        self->base_ms = 1000;
+    self->curl_due_mono = -1;
+    self->multi = curl_multi_init();
+    if (!self->multi)
+        return SGW_ENOMEM;
+    curl_multi_setopt(self->multi, CURLMOPT_SOCKETFUNCTION, wh_socket_cb);
+    curl_multi_setopt(self->multi, CURLMOPT_SOCKETDATA, self);
+    curl_multi_setopt(self->multi, CURLMOPT_TIMERFUNCTION, wh_timer_cb);
+    curl_multi_setopt(self->multi, CURLMOPT_TIMERDATA, self);
+    int rv;
+    int64_t depth = sgw_cfg_int(env->cfg, "actors.webhooks.queue_depth");
+    if ((rv = nng_sub0_open(&self->sub)) != 0 ||
+        (rv = nng_socket_set(self->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
+        (rv = nng_socket_set_int(self->sub, NNG_OPT_RECVBUF,
+                                 (int)(depth > 0 && depth <= 8192 ? depth : 8192))) != 0 ||
+        (rv = nng_socket_set_ms(self->sub, NNG_OPT_RECONNMINT, 10)) != 0 ||
+        (rv = nng_socket_set_ms(self->sub, NNG_OPT_RECONNMAXT, 100)) != 0 ||
+        (rv = nng_dial(self->sub, SGW_EVENTS_URL, NULL, NNG_FLAG_NONBLOCK)) != 0 ||
+        (rv = nng_socket_get_int(self->sub, NNG_OPT_RECVFD, &self->sub_fd)) != 0) {
+        sgw_log(SGW_LOG_ERROR, "webhooks", "sub %s: %s", SGW_EVENTS_URL, nng_strerror(rv));
+        return SGW_EIO;
+    }
+    /* resume what a previous run left */
+    sgw_store_outbox_apps(self->app->store, wh_scan_cb, self);
+    return SGW_OK;
+}
+
+static int64_t wh_tick(void *st, int64_t now_mono);
+
+static void wh_handle(void *st, const sgw_msg *msgs, int n)
+{
+    wh_actor *self = st;
+    for (int i = 0; i < n; i++)
+        if (msgs[i].type == SGW_MSG_EVENT && msgs[i].app[0])
+            wh_mark(self, msgs[i].app);
+    wh_tick(self, sgw_mono_ms()); /* start them now (the runtime ticks at its deadline) */
+}
+
+/* Deadlines are at most this far: the runtime calls tick only at the
+ * deadline it returned or when an fd is ready, and handle may have started
+ * deliveries (whose curl timers then need a tick) since. */
+#define WH_TICK_MAX_MS 100
+
+static int64_t wh_tick(void *st, int64_t now_mono)
+{
+    wh_actor *self = st;
+    wh_read_events(self, 4096);
+    wh_drive(self);
+    if (now_mono >= self->rescan_mono) { /* a safety net for a lost notice */
+        if (self->rescan_mono)
+            sgw_store_outbox_apps(self->app->store, wh_scan_cb, self);
+        self->rescan_mono = now_mono + 5000;
+    }
+    int64_t next = self->rescan_mono;
+    now_mono = sgw_mono_ms();
+    for (int i = 0; i < self->napps; i++) {
+        wh_app *a = self->apps[i];
+        if (!a->pending || a->job)
+            continue;
+        if (!self->draining && a->due_mono <= now_mono)
+            wh_start(self, a);
+        if (a->pending && !a->job && a->due_mono < next)
+            next = a->due_mono;
+    }
+    if (self->inflight)
+        wh_drive(self);
+    if (self->curl_due_mono >= 0 && self->curl_due_mono < next)
+        next = self->curl_due_mono;
+    return next < now_mono + WH_TICK_MAX_MS ? next : now_mono + WH_TICK_MAX_MS;
+}
+
+static int wh_fds(void *st, struct pollfd *pfd, int max)
+{
+    wh_actor *self = st;
+    int n = 0;
+    if (max > 0)
+        pfd[n++] = (struct pollfd){ .fd = self->sub_fd, .events = POLLIN };
+    for (int i = 0; i < self->nfds && n < max; i++)
+        pfd[n++] = self->fds[i];
+    return n;
+}
+
+static int wh_drain(void *st)
+{
+    wh_actor *self = st;
+    self->draining = 1; /* no new deliveries; those under way finish */
+    wh_read_events(self, 1 << 20);
+    wh_drive(self);
+    return self->inflight == 0;
+}
+
+static void wh_fini(void *st)
+{
+    wh_actor *self = st;
+    for (int i = 0; i < self->napps; i++) {
+        wh_app *a = self->apps[i];
+        if (a->job) {
+            curl_multi_remove_handle(self->multi, a->job->easy);
+            wh_job_free(a->job);
+        }
+        free(a);
+    }
+    free(self->apps);
+    if (self->multi)
+        curl_multi_cleanup(self->multi);
+    free(self->fds);
+    if (self->env && self->env->thread_index == 0)
+        nng_close(self->sub);
+}
+
+const struct sgw_actor_ops sgw_actor_webhooks = {
+    .name = "webhooks",
+    .state_size = sizeof(wh_actor),
+    .init = wh_init,
+    .handle = wh_handle,
+    .tick = wh_tick,
+    .drain = wh_drain,
+    .fini = wh_fini,
+    .fds = wh_fds,
+};
