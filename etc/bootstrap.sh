@@ -7,7 +7,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PACKAGES="build-essential cmake pkg-config python3 python3-websocket curl wrk \
+PACKAGES="build-essential cmake pkg-config python3 python3-websocket prometheus curl wrk \
   libnng-dev libmsgpack-dev librocksdb-dev libcivetweb-dev libcurl4-openssl-dev \
   libconfig-dev libjansson-dev libssl-dev"
 # Node.js runs the official RingCentral JS SDK against bench/fakecarrier

@@ -62,7 +62,7 @@ void h_metrics(sgw_req *r)
 {
     const sgw_http_deps *d = &r->srv->deps;
     mbuf b = { 0 };
-    static const char *const le[] = { "1", "2", "5", "10", "50", "100", "1000", "+Inf" };
+    static const char *const le[] = { "0.001", "0.002", "0.005", "0.01", "0.05", "0.1", "1", "+Inf" };
     mb_printf(&b, "# HELP smsgw_actor_queue_depth Messages waiting in an actor's input.\n"
                   "# TYPE smsgw_actor_queue_depth gauge\n");
     for (int i = 0; i < d->nactors; i++)
@@ -84,20 +84,20 @@ void h_metrics(sgw_req *r)
         mb_printf(&b, "smsgw_actor_batches_total{actor=\"%s\"} %llu\n",
                   sgw_actor_name(d->actors[i]),
                   (unsigned long long)atomic_load(&sgw_actor_get_stats(d->actors[i])->batches));
-    mb_printf(&b, "# HELP smsgw_actor_bus_latency_ms Time from a message's send to its "
-                  "handling.\n# TYPE smsgw_actor_bus_latency_ms histogram\n");
+    mb_printf(&b, "# HELP smsgw_actor_bus_latency_seconds Time from a message's send to its "
+                  "handling.\n# TYPE smsgw_actor_bus_latency_seconds histogram\n");
     for (int i = 0; i < d->nactors; i++) {
         const sgw_actor_stats *s = sgw_actor_get_stats(d->actors[i]);
         const char *n = sgw_actor_name(d->actors[i]);
         unsigned long long cum = 0;
         for (int k = 0; k < 8; k++) {
             cum += (unsigned long long)atomic_load(&s->lat_buckets[k]);
-            mb_printf(&b, "smsgw_actor_bus_latency_ms_bucket{actor=\"%s\",le=\"%s\"} %llu\n", n,
+            mb_printf(&b, "smsgw_actor_bus_latency_seconds_bucket{actor=\"%s\",le=\"%s\"} %llu\n", n,
                       le[k], cum);
         }
-        mb_printf(&b, "smsgw_actor_bus_latency_ms_sum{actor=\"%s\"} %.3f\n", n,
-                  (double)atomic_load(&s->latency_us_sum) / 1000.0);
-        mb_printf(&b, "smsgw_actor_bus_latency_ms_count{actor=\"%s\"} %llu\n", n, cum);
+        mb_printf(&b, "smsgw_actor_bus_latency_seconds_sum{actor=\"%s\"} %.6f\n", n,
+                  (double)atomic_load(&s->latency_us_sum) / 1e6);
+        mb_printf(&b, "smsgw_actor_bus_latency_seconds_count{actor=\"%s\"} %llu\n", n, cum);
     }
     sgw_store_stats ss;
     sgw_store_get_stats(d->store, &ss);
