@@ -13,6 +13,7 @@
 /* Wall clock and monotonic clock, in milliseconds. */
 int64_t sgw_now_ms(void);
 int64_t sgw_mono_ms(void);
+int64_t sgw_mono_us(void);  /* monotonic microseconds */
 
 /* Fill out with prefix + nhex random lowercase hex digits (CSPRNG), NUL
  * terminated. out must hold strlen(prefix) + nhex + 1 bytes. */

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential cmake pkg-config python3 python3-websocket prometheus curl wrk \
   libnng-dev libmsgpack-dev librocksdb-dev libcivetweb-dev libcurl4-openssl-dev \
-  libconfig-dev libjansson-dev libssl-dev"
+  libconfig-dev libjansson-dev libssl-dev \
+  chromium" # chromium: headless, for tests/e2e/test_gw_ws_browser.py
 # Node.js runs the official RingCentral JS SDK against bench/fakecarrier
 # (tests/sdk): Debian's nodejs and npm when there is no node at all, npm
 # alone when a node came without it.
@@ -29,6 +30,13 @@ if [ -n "$missing" ]; then
     echo "bootstrap: installing$missing"
     $SUDO apt-get update -q
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+    # the tests use only prometheus's promtool: a server this script
+    # installed is not left running or enabled
+    case " $missing " in *" prometheus "*)
+        if command -v systemctl >/dev/null 2>&1; then
+            $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+        fi ;;
+    esac
 fi
 
 BUILD_DIR=${BUILD_DIR:-build}

@@ -174,6 +174,34 @@ void h_metrics(sgw_req *r)
     for (int c = 1; c < 6; c++)
         mb_printf(&b, "smsgw_http_requests_total{class=\"%dxx\"} %llu\n", c,
                   (unsigned long long)atomic_load(&r->srv->by_class[c]));
+    mb_printf(&b, "# HELP smsgw_http_route_requests_total HTTP requests by route and status.\n"
+                  "# TYPE smsgw_http_route_requests_total counter\n");
+    for (int i = 0; i < SGW_HTTP_ROUTES_MAX; i++) {
+        const char *method, *pattern;
+        if (!sgw_http_route_label(i, &method, &pattern))
+            continue;
+        for (int k = 0; k < SGW_HTTP_NCODES; k++) {
+            unsigned long long n = atomic_load(&r->srv->by_route[i][k]);
+            if (!n)
+                continue;
+            char code[8];
+            if (k < SGW_HTTP_NCODES - 1)
+                snprintf(code, sizeof code, "%d", sgw_http_codes[k]);
+            else
+                snprintf(code, sizeof code, "other");
+            mb_printf(&b, "smsgw_http_route_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
+                      method, pattern, code, n);
+        }
+    }
+    mb_printf(&b, "# HELP smsgw_http_route_seconds_total Time spent answering, by route.\n"
+                  "# TYPE smsgw_http_route_seconds_total counter\n");
+    for (int i = 0; i < SGW_HTTP_ROUTES_MAX; i++) {
+        const char *method, *pattern;
+        unsigned long long us = atomic_load(&r->srv->route_us[i]);
+        if (us && sgw_http_route_label(i, &method, &pattern))
+            mb_printf(&b, "smsgw_http_route_seconds_total{method=\"%s\",route=\"%s\"} %.6f\n",
+                      method, pattern, (double)us / 1e6);
+    }
     r->status = 200;
     mg_printf(r->conn,
               "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"

@@ -65,6 +65,14 @@ typedef struct sgw_req {
     const char *route;      /* the route's pattern, for metrics */
 } sgw_req;
 
+#define SGW_HTTP_ROUTES_MAX 96
+#define SGW_HTTP_NCODES 19
+/* The statuses counted one by one in by_route; others share the last slot. */
+extern const int sgw_http_codes[SGW_HTTP_NCODES - 1];
+/* Route i's method and pattern ("" and "unmatched" for the last slot); 0
+ * past the end of the table. */
+int sgw_http_route_label(int i, const char **method, const char **pattern);
+
 struct sgw_http {
     struct mg_context *ctx;
     sgw_http_deps deps;
@@ -75,6 +83,10 @@ struct sgw_http {
     struct sgw_rc_flow *rc_flow;  /* h_rc.c: connect tokens and OAuth states */
     struct sgw_ws_hub *ws;        /* h_ws.c, ws/: WebSocket tokens and sessions */
     atomic_uint_fast64_t requests, by_class[6]; /* 1xx..5xx */
+    /* by route (index in server.c's table; SGW_HTTP_ROUTES_MAX - 1: no
+     * route) and status (SGW_HTTP_CODES, the last slot: any other) */
+    atomic_uint_fast64_t by_route[SGW_HTTP_ROUTES_MAX][SGW_HTTP_NCODES];
+    atomic_uint_fast64_t route_us[SGW_HTTP_ROUTES_MAX]; /* time in handlers, µs */
 };
 
 /* Answers. json is consumed (decref'd). */

@@ -70,6 +70,8 @@ static const route routes[] = {
     { "POST", "/v1/apps/:id/webhooks/dead/:did/replay", AUTH_KEY, h_webhooks_replay },
     { NULL, NULL, 0, NULL },
 };
+_Static_assert(sizeof routes / sizeof routes[0] <= SGW_HTTP_ROUTES_MAX,
+               "raise SGW_HTTP_ROUTES_MAX (http/http.h)");
 
 static const char *reason(int status)
 {
@@ -238,6 +240,40 @@ static int read_body(sgw_req *r)
     return 1;
 }
 
+const int sgw_http_codes[SGW_HTTP_NCODES - 1] = { 101, 200, 201, 202, 204, 303, 400, 401, 402,
+                                                  403, 404, 405, 409, 413, 429, 500, 502, 503 };
+
+int sgw_http_route_label(int i, const char **method, const char **pattern)
+{
+    int n = (int)(sizeof routes / sizeof routes[0]) - 1;
+    if (i == SGW_HTTP_ROUTES_MAX - 1) {
+        *method = "";
+        *pattern = "unmatched";
+        return 1;
+    }
+    if (i < 0 || i >= n)
+        return 0;
+    *method = routes[i].method;
+    *pattern = routes[i].pattern;
+    return 1;
+}
+
+static void count_request(sgw_http *srv, const route *rt, int status, int64_t us)
+{
+    int ri = rt ? (int)(rt - routes) : SGW_HTTP_ROUTES_MAX - 1;
+    if (ri >= SGW_HTTP_ROUTES_MAX - 1)
+        ri = SGW_HTTP_ROUTES_MAX - 1;
+    int ci = SGW_HTTP_NCODES - 1;
+    for (int k = 0; k < SGW_HTTP_NCODES - 1; k++)
+        if (sgw_http_codes[k] == status) {
+            ci = k;
+            break;
+        }
+    atomic_fetch_add_explicit(&srv->by_route[ri][ci], 1, memory_order_relaxed);
+    if (us > 0)
+        atomic_fetch_add_explicit(&srv->route_us[ri], (uint64_t)us, memory_order_relaxed);
+}
+
 static int http_dispatch(struct mg_connection *conn, void *cbdata)
 {
     sgw_http *srv = cbdata;
@@ -246,6 +282,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
     r.method = r.ri->request_method;
     r.path = r.ri->local_uri ? r.ri->local_uri : "/";
     atomic_fetch_add_explicit(&srv->requests, 1, memory_order_relaxed);
+    int64_t t0 = sgw_mono_us();
 
     const route *rt = NULL;
     int path_known = 0;
@@ -279,6 +316,7 @@ done:
     free(r.body);
     if (r.status >= 100 && r.status < 600)
         atomic_fetch_add_explicit(&srv->by_class[r.status / 100], 1, memory_order_relaxed);
+    count_request(srv, rt, r.status, sgw_mono_us() - t0);
     return r.status ? r.status : 500;
 }
 

@@ -63,6 +63,11 @@ def test_promtool_accepts_it():
     assert value(text, "smsgw_status_events_total", '{status="delivered"}') >= 5
     assert value(text, "smsgw_http_requests_total", '{class="4xx"}') >= 1
     assert value(text, "smsgw_actor_bus_latency_seconds_count", '{actor="sender"}') >= 6
+    sends = value(text, "smsgw_http_route_requests_total",
+                  '{method="POST",route="/v1/sms/send",status="202"}')
+    assert sends == 6, sends
+    assert value(text, "smsgw_http_route_requests_total",
+                 '{method="GET",route="/v1/sms/:id",status="404"}') == 1
     ws.close()
 
 
