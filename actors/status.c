@@ -89,7 +89,11 @@ static sgw_err status_init(void *st, const sgw_actor_env *env)
     sgw_route_load(env->cfg, 1, &self->route[1]);
     if (env->thread_index == 0) {
         int rv;
+        /* pub0 drops the oldest message of a subscriber's queue when it is
+         * full (16 by default): the most nng allows, so a burst published
+         * in one tight loop reaches the hub and the webhooks actor */
         if ((rv = nng_pub0_open(&self->pub)) != 0 ||
+            (rv = nng_socket_set_int(self->pub, NNG_OPT_SENDBUF, 8192)) != 0 ||
             (rv = nng_listen(self->pub, SGW_EVENTS_URL, NULL, 0)) != 0) {
             sgw_log(SGW_LOG_ERROR, "status", "pub %s: %s", SGW_EVENTS_URL, nng_strerror(rv));
             return SGW_EIO;

@@ -29,6 +29,7 @@
 #define TOKEN_BUCKETS 1024
 #define CLOSE_GRACE_MS 1000   /* a session told to close has this long to do it */
 #define WRITER_STACK (256 * 1024)
+#define HUB_BATCH 256         /* events fanned out at once, at most */
 
 /* A message shared by every session it goes to. */
 typedef struct wmsg {
@@ -58,6 +59,7 @@ struct sgw_ws_conn {
     int closed;                 /* civetweb's close handler ran */
     int stop;                   /* the writer must end */
     int writer_started;
+    int kick;                   /* queued since the last signal (fan_out) */
     pthread_t writer;
 };
 
@@ -71,6 +73,9 @@ typedef struct token {
 struct sgw_ws_hub {
     int64_t auth_timeout_ms, ping_ms, token_ttl_s, tokens_max;
     size_t queue_max;
+    int batch_max;      /* events fanned out at once: a quarter of queue_max
+                         * at most, so a reader that keeps up is never
+                         * more than queue_max behind because of batching */
     nng_socket sub;
     pthread_t thread;
     atomic_int stop;
@@ -238,16 +243,34 @@ static void force_close(sgw_ws_conn *c)
     closedir(d);
 }
 
-/* Under c->lock: queue m (one more reference). 0 if the queue is full. */
-static int enqueue(sgw_ws_conn *c, wmsg *m)
+/* Under c->lock: queue m (one more reference) and mark the writer to be
+ * woken (fan_out wakes it once per batch). 0 if the queue is full. */
+static int enqueue_quiet(sgw_ws_conn *c, wmsg *m)
 {
     if (c->qlen == c->qcap)
         return 0;
     atomic_fetch_add(&m->ref, 1);
     c->q[(c->qhead + c->qlen) % c->qcap] = m;
     c->qlen++;
-    pthread_cond_signal(&c->cond);
+    c->kick = 1;
     return 1;
+}
+
+/* Under c->lock: wake the writer if something was queued. */
+static void kick(sgw_ws_conn *c)
+{
+    if (c->kick) {
+        c->kick = 0;
+        pthread_cond_signal(&c->cond);
+    }
+}
+
+/* Under c->lock: queue m and wake the writer at once. */
+static int enqueue(sgw_ws_conn *c, wmsg *m)
+{
+    int ok = enqueue_quiet(c, m);
+    kick(c);
+    return ok;
 }
 
 /* Under c->lock: drop what is queued, queue a close frame with code. */
@@ -278,29 +301,94 @@ static void start_closing(sgw_ws_conn *c, int code, const char *text)
         force_close(c);
 }
 
+/* A server text frame's header (RFC 6455 section 5.2: FIN, opcode 1, no
+ * mask) for a payload of len bytes; returns the header's length. */
+static size_t frame_header(unsigned char hdr[10], size_t len)
+{
+    hdr[0] = 0x81;
+    if (len < 126) {
+        hdr[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        hdr[1] = 126;
+        hdr[2] = (unsigned char)(len >> 8);
+        hdr[3] = (unsigned char)len;
+        return 4;
+    }
+    hdr[1] = 127;
+    for (int i = 0; i < 8; i++)
+        hdr[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+#define WRITE_BATCH 256        /* messages taken from the queue at once */
+#define WRITE_COALESCE 65536   /* bytes of frames put in one write */
+
+/* Write n text messages as frames, several per mg_write: a subscriber that
+ * is behind catches up with few system calls. 1 if all were written. */
+static int write_texts(sgw_ws_conn *c, wmsg *const *v, int n, char **buf, size_t *cap)
+{
+    int i = 0;
+    while (i < n) {
+        size_t len = 0;
+        int j = i;
+        for (; j < n && (j == i || len + v[j]->len + 10 <= WRITE_COALESCE); j++)
+            len += v[j]->len + 10;
+        if (len > *cap) {
+            char *p = realloc(*buf, len);
+            if (!p)
+                return 0;
+            *buf = p;
+            *cap = len;
+        }
+        size_t off = 0;
+        for (int k = i; k < j; k++) {
+            off += frame_header((unsigned char *)*buf + off, v[k]->len);
+            memcpy(*buf + off, v[k]->data, v[k]->len);
+            off += v[k]->len;
+        }
+        mg_lock_connection(c->conn);
+        int w = mg_write(c->conn, *buf, off);
+        mg_unlock_connection(c->conn);
+        if (w <= 0 || (size_t)w != off)
+            return 0;
+        atomic_fetch_add_explicit(&c->hub->sent_total, (uint_fast64_t)(j - i),
+                                  memory_order_relaxed);
+        i = j;
+    }
+    return 1;
+}
+
 static void *writer_main(void *arg)
 {
     sgw_ws_conn *c = arg;
-    sgw_ws_hub *h = c->hub;
+    wmsg *batch[WRITE_BATCH];
+    char *buf = NULL;
+    size_t cap = 0;
     pthread_mutex_lock(&c->lock);
     for (;;) {
         while (!c->qlen && !c->stop)
             pthread_cond_wait(&c->cond, &c->lock);
         if (c->stop)
             break;
-        wmsg *m = c->q[c->qhead];
-        c->qhead = (c->qhead + 1) % c->qcap;
-        c->qlen--;
+        /* the text messages at the head, or one close frame */
+        int n = 0;
+        while (c->qlen && n < WRITE_BATCH && (n == 0 || !c->q[c->qhead]->close_code)) {
+            batch[n++] = c->q[c->qhead];
+            c->qhead = (c->qhead + 1) % c->qcap;
+            c->qlen--;
+            if (batch[n - 1]->close_code)
+                break;
+        }
         pthread_mutex_unlock(&c->lock);
-        int ok;
-        if (m->close_code)
-            ok = sgw_ws_send_close(c->conn, m->close_code) > 0;
+        int ok, was_close = batch[0]->close_code != 0;
+        if (was_close)
+            ok = sgw_ws_send_close(c->conn, batch[0]->close_code) > 0;
         else
-            ok = mg_websocket_write(c->conn, MG_WEBSOCKET_OPCODE_TEXT, m->data, m->len) > 0;
-        if (ok && !m->close_code)
-            atomic_fetch_add_explicit(&h->sent_total, 1, memory_order_relaxed);
-        int was_close = m->close_code != 0;
-        wmsg_unref(m);
+            ok = write_texts(c, batch, n, &buf, &cap);
+        for (int k = 0; k < n; k++)
+            wmsg_unref(batch[k]);
         pthread_mutex_lock(&c->lock);
         if (!ok || was_close) {
             /* A dead peer, or a close sent: nothing more goes out. A peer
@@ -322,6 +410,7 @@ static void *writer_main(void *arg)
         }
     }
     pthread_mutex_unlock(&c->lock);
+    free(buf);
     return NULL;
 }
 
@@ -453,37 +542,48 @@ static int may_see(const sgw_ws_who *w, const char *type, const char *app, const
     return 0;
 }
 
-static void fan_out(sgw_ws_hub *h, const char *buf, size_t len)
+typedef struct hub_event {
+    json_t *o;                 /* holds type, app and tenant */
+    const char *type, *app, *tenant;
+    wmsg *m;
+} hub_event;
+
+/* Queue a batch of events to every session that may see them, then wake
+ * each writer once. */
+static void fan_out(sgw_ws_hub *h, hub_event *ev, int n)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb(buf, len, 0, &jerr);
-    const char *type = json_string_value(json_object_get(o, "type"));
-    if (!type) {
-        json_decref(o);
-        return;
-    }
-    atomic_fetch_add_explicit(&h->events_total, 1, memory_order_relaxed);
-    const char *app = json_string_value(json_object_get(o, "appId"));
-    const char *tenant = json_string_value(json_object_get(o, "tenantId"));
-    wmsg *m = wmsg_new(buf, len, 0);
-    if (!m) {
-        json_decref(o);
-        return;
-    }
     pthread_mutex_lock(&h->lock);
     for (sgw_ws_conn *c = h->conns; c; c = c->next) {
         pthread_mutex_lock(&c->lock);
-        if (c->authed && !c->closing && may_see(&c->who, type, app, tenant) && !enqueue(c, m)) {
-            atomic_fetch_add(&h->drops_total, 1);
-            sgw_log(SGW_LOG_WARN, "ws", "dropping slow subscriber %s:%d (%zu queued)",
-                    c->remote_addr, c->remote_port, c->qlen);
-            start_closing(c, 1013, NULL);
+        for (int i = 0; i < n && c->authed && !c->closing; i++) {
+            if (!may_see(&c->who, ev[i].type, ev[i].app, ev[i].tenant))
+                continue;
+            if (!enqueue_quiet(c, ev[i].m)) {
+                atomic_fetch_add(&h->drops_total, 1);
+                sgw_log(SGW_LOG_WARN, "ws", "dropping slow subscriber %s:%d (%zu queued)",
+                        c->remote_addr, c->remote_port, c->qlen);
+                start_closing(c, 1013, NULL);
+            }
         }
+        kick(c);
         pthread_mutex_unlock(&c->lock);
     }
     pthread_mutex_unlock(&h->lock);
-    wmsg_unref(m);
-    json_decref(o);
+}
+
+/* Take buf (an event's JSON) into ev: 0 if it is not an event. */
+static int hub_event_take(sgw_ws_hub *h, const char *buf, size_t len, hub_event *ev)
+{
+    ev->o = json_loadb(buf, len, 0, NULL);
+    ev->type = json_string_value(json_object_get(ev->o, "type"));
+    if (!ev->type || !(ev->m = wmsg_new(buf, len, 0))) {
+        json_decref(ev->o);
+        return 0;
+    }
+    ev->app = json_string_value(json_object_get(ev->o, "appId"));
+    ev->tenant = json_string_value(json_object_get(ev->o, "tenantId"));
+    atomic_fetch_add_explicit(&h->events_total, 1, memory_order_relaxed);
+    return 1;
 }
 
 static const char AUTH_LATE[] = "{\"type\":\"auth_error\",\"error\":\"Send auth first\"}";
@@ -523,14 +623,27 @@ static void *hub_main(void *arg)
 {
     sgw_ws_hub *h = arg;
     int64_t next_ping = sgw_mono_ms() + h->ping_ms, next_tick = sgw_mono_ms() + 100;
+    hub_event ev[HUB_BATCH];
     while (!atomic_load(&h->stop)) {
-        char *buf = NULL;
-        size_t len = 0;
-        int rv = nng_recv(h->sub, &buf, &len, NNG_FLAG_ALLOC);
-        if (rv == 0) {
-            fan_out(h, buf, len);
+        /* wait for one event, then take what else is there (a batch) */
+        int n = 0, rv = 0;
+        while (n < h->batch_max) {
+            char *buf = NULL;
+            size_t len = 0;
+            rv = nng_recv(h->sub, &buf, &len, NNG_FLAG_ALLOC | (n ? NNG_FLAG_NONBLOCK : 0));
+            if (rv != 0)
+                break;
+            n += hub_event_take(h, buf, len, &ev[n]);
             nng_free(buf, len);
-        } else if (rv != NNG_ETIMEDOUT) {
+        }
+        if (n) {
+            fan_out(h, ev, n);
+            for (int i = 0; i < n; i++) {
+                wmsg_unref(ev[i].m);
+                json_decref(ev[i].o);
+            }
+        }
+        if (rv != 0 && rv != NNG_ETIMEDOUT && rv != NNG_EAGAIN) {
             if (rv == NNG_ECLOSED)
                 break;
             sgw_log(SGW_LOG_WARN, "ws", "events: %s", nng_strerror(rv));
@@ -565,6 +678,7 @@ sgw_err sgw_ws_hub_new(const sgw_cfg *cfg, sgw_ws_hub **out, char *why, size_t w
         return SGW_ECONFIG;
     }
     h->queue_max = (size_t)qm;
+    h->batch_max = qm / 4 < 1 ? 1 : qm / 4 > HUB_BATCH ? HUB_BATCH : (int)(qm / 4);
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->tlock, NULL);
     int rv;

@@ -295,7 +295,7 @@ def test_ping():
 
 
 def test_slow_subscriber():
-    slow_gw = Gateway(config="ws = { queue_max = 16; ping_s = 30; };").start()
+    slow_gw = Gateway(config="ws = { queue_max = 64; ping_s = 30; };").start()
     try:
         tid = slow_gw.tenant()
         key = slow_gw.app(tid)["apiKey"]
