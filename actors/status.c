@@ -43,6 +43,27 @@
 #include "bus/log.h"
 #include "bus/util.h"
 
+/* Publication order. Status changes reach this actor from several actors
+ * (validator: queued, scheduler: queued, sender: sending, HTTP: cancelled,
+ * this actor: the outcomes) over separate nng pipes, which keep each
+ * sender's order but not the order between senders: a `sending` may come in
+ * before the `queued` of the same message. So events are published from
+ * the record's stored history: pubmap remembers, per message published in
+ * the last PUB_WINDOW_MS, how many of its events are out; a record brings
+ * the ones after those (in order), and a record with nothing new (a late
+ * `queued` after its `sending`) is skipped. A message not in pubmap had
+ * nothing published for PUB_WINDOW_MS: its events since then (and since
+ * this process started) go out. */
+#define PUB_WINDOW_MS 30000
+#define PUB_BUCKETS 65536
+
+typedef struct pub_entry {
+    char id[24];
+    int count;              /* events published */
+    int64_t last_ms;        /* wall ms of the last publication */
+    struct pub_entry *next;
+} pub_entry;
+
 typedef struct status_actor {
     const sgw_actor_env *env;
     sgw_app *app;
@@ -60,6 +81,8 @@ typedef struct status_actor {
     sgw_tr_outcome *inb; /* inbound SMS of the batch, handled after the rest */
     char (*inb_provider)[24];
     int ninb;
+    pub_entry **pubmap;   /* PUB_BUCKETS chains */
+    int64_t start_ms, purge_ms;
 } status_actor;
 
 static sgw_err status_init(void *st, const sgw_actor_env *env)
@@ -87,6 +110,11 @@ static sgw_err status_init(void *st, const sgw_actor_env *env)
         return SGW_ENOMEM;
     sgw_route_load(env->cfg, 0, &self->route[0]);
     sgw_route_load(env->cfg, 1, &self->route[1]);
+    self->start_ms = sgw_now_ms();
+    self->purge_ms = self->start_ms + PUB_WINDOW_MS;
+    self->pubmap = calloc(PUB_BUCKETS, sizeof *self->pubmap);
+    if (!self->pubmap)
+        return SGW_ENOMEM;
     if (env->thread_index == 0) {
         int rv;
         /* pub0 drops the oldest message of a subscriber's queue when it is
@@ -102,7 +130,30 @@ static sgw_err status_init(void *st, const sgw_actor_env *env)
     return SGW_OK;
 }
 
-static void status_publish(status_actor *self, const sgw_sms *rec)
+static unsigned pub_bucket(const char *id)
+{
+    unsigned h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % PUB_BUCKETS;
+}
+
+/* Forget the messages with nothing published for PUB_WINDOW_MS. */
+static void pub_purge(status_actor *self, int64_t now)
+{
+    for (int b = 0; b < PUB_BUCKETS; b++)
+        for (pub_entry **pp = &self->pubmap[b]; *pp;) {
+            pub_entry *e = *pp;
+            if (now - e->last_ms > PUB_WINDOW_MS) {
+                *pp = e->next;
+                free(e);
+            } else {
+                pp = &e->next;
+            }
+        }
+}
+
+static void publish_one(status_actor *self, const sgw_sms *rec)
 {
     if (rec->status >= 0 && rec->status < SGW_ST_MAX)
         atomic_fetch_add_explicit(&self->app->status_events[rec->status], 1,
@@ -113,6 +164,57 @@ static void status_publish(status_actor *self, const sgw_sms *rec)
     /* pub0 never blocks: a subscriber that cannot keep up loses events */
     nng_send(self->pub, json, strlen(json), NNG_FLAG_NONBLOCK);
     free(json);
+}
+
+static void status_publish(status_actor *self, const sgw_sms *rec)
+{
+    if (rec->direction == SGW_DIR_INBOUND || rec->nevents <= 0 || !self->pubmap) {
+        publish_one(self, rec);
+        return;
+    }
+    int64_t now = sgw_now_ms();
+    if (now >= self->purge_ms) {
+        pub_purge(self, now);
+        self->purge_ms = now + PUB_WINDOW_MS / 3;
+    }
+    unsigned b = pub_bucket(rec->id);
+    pub_entry *e = self->pubmap[b];
+    while (e && strcmp(e->id, rec->id) != 0)
+        e = e->next;
+    int from;
+    if (e && now - e->last_ms <= PUB_WINDOW_MS) {
+        if (rec->nevents <= e->count)
+            return; /* nothing new: a late copy */
+        from = e->count;
+    } else {
+        int64_t cutoff = now - PUB_WINDOW_MS > self->start_ms ? now - PUB_WINDOW_MS
+                                                              : self->start_ms;
+        from = rec->nevents - 1;
+        while (from > 0 && rec->events[from - 1].at_ms >= cutoff)
+            from--;
+    }
+    /* the events before the last, as they were (status and time); the
+     * last is the record itself */
+    for (int i = from; i < rec->nevents - 1; i++) {
+        sgw_sms ev = *rec;
+        ev.status = rec->events[i].status;
+        ev.updated_ms = rec->events[i].at_ms;
+        ev.error = NULL;
+        if (ev.status != SGW_ST_SENT && ev.status != SGW_ST_DELIVERED)
+            ev.provider_msg_id[0] = '\0';
+        publish_one(self, &ev);
+    }
+    publish_one(self, rec);
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e)
+            return;
+        snprintf(e->id, sizeof e->id, "%s", rec->id);
+        e->next = self->pubmap[b];
+        self->pubmap[b] = e;
+    }
+    e->count = rec->nevents;
+    e->last_ms = now;
 }
 
 static int64_t status_backoff(status_actor *self, int attempt, int64_t retry_after)
@@ -403,6 +505,10 @@ static void status_fini(void *st)
     status_actor *self = st;
     if (self->env && self->env->thread_index == 0)
         nng_close(self->pub);
+    if (self->pubmap) {
+        pub_purge(self, INT64_MAX / 2);
+        free(self->pubmap);
+    }
     free(self->oc);
     free(self->provider);
     free(self->changed);

@@ -32,7 +32,7 @@
 typedef struct validator {
     const sgw_actor_env *env;
     sgw_app *app;
-    nng_socket to_ingress, to_scheduler;
+    nng_socket to_ingress, to_scheduler, to_status;
     int64_t lease_ms;
     int64_t request_timeout_ms;
     char live_route[24];  /* the first provider of live sends */
@@ -48,6 +48,7 @@ typedef struct validator {
     int *req_of; /* recs[i] answers msgs[req_of[i]] */
     int cap;
     sgw_list dispatch;
+    sgw_list publish;   /* accepted records: sms_status queued or scheduled */
 } validator;
 
 static sgw_err validator_init(void *st, const sgw_actor_env *env)
@@ -99,6 +100,8 @@ static sgw_err validator_init(void *st, const sgw_actor_env *env)
     sgw_err rv = sgw_actor_connect(env, "ingress", &self->to_ingress);
     if (rv == SGW_OK)
         rv = sgw_actor_connect(env, "scheduler", &self->to_scheduler);
+    if (rv == SGW_OK)
+        rv = sgw_actor_connect(env, "status", &self->to_status);
     return rv;
 }
 
@@ -405,16 +408,22 @@ static void validator_handle(void *st, const sgw_msg *msgs, int n)
         char *json = validator_accepted_json(rec);
         validator_reply(self, req, 202, json ? json : "{}");
         free(json);
-        if (rec->status == SGW_ST_QUEUED) {
-            void *buf;
-            size_t len;
-            if (sgw_sms_encode(rec, &buf, &len) == SGW_OK) {
+        void *buf;
+        size_t len;
+        if (sgw_sms_encode(rec, &buf, &len) == SGW_OK) {
+            sgw_list_add(&self->publish, buf, len);
+            if (rec->status == SGW_ST_QUEUED)
                 sgw_list_add(&self->dispatch, buf, len);
-                free(buf);
-            }
+            free(buf);
         }
         sgw_sms_clear(rec);
     }
+    /* stored: sms_status queued (or scheduled), before the dispatch whose
+     * later changes the status actor publishes after it; an event lost to a
+     * full queue is only an event (the record is stored) */
+    if (sgw_list_send(self->env, self->to_status, SGW_MSG_RESULT, SGW_RES_PUBLISH, &self->publish,
+                      1000) != SGW_OK)
+        sgw_log(SGW_LOG_WARN, "validator", "status queue full: acceptance events not published");
     /* if the scheduler is full, the leases bring them back later */
     sgw_list_send(self->env, self->to_scheduler, SGW_MSG_DISPATCH, 0, &self->dispatch, 1000);
 }
@@ -429,6 +438,7 @@ static void validator_fini(void *st)
     free(self->paid);
     free(self->prices);
     sgw_list_free(&self->dispatch);
+    sgw_list_free(&self->publish);
 }
 
 const struct sgw_actor_ops sgw_actor_validator = {

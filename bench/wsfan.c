@@ -15,10 +15,10 @@
  *     --settle seconds, RSS again: (after - before) / N per idle connection.
  * (b) Fan-out: M sends (to +15559870001 from +15551234567, body "bench", the
  *     key's mode decides the route: a test key uses the simulator, where a
- *     plain send yields 3 sms_status events: sending, sent, delivered), at
+ *     plain send yields 4 sms_status events: queued, sending, sent, delivered), at
  *     most --send-conc in flight (and at most --rate per second when given).
  *     The clock runs from the first send until every subscriber has all
- *     3 x accepted events (or was closed: a close 1013 is a slow subscriber
+ *     4 x accepted events (or was closed: a close 1013 is a slow subscriber
  *     dropped by the gateway), or --timeout. Progress goes to stderr every
  *     5 s (the status actor's and the hub's counts from /metrics).
  *
@@ -84,6 +84,7 @@ static struct {
 static sub *subs;
 static int ep = -1;
 static int pending_open, n_authed, n_closed, n_done, n_drops, n_closed_other;
+#define EVENTS_PER_MESSAGE 4ull  /* queued, sending, sent, delivered (the simulator) */
 static uint64_t expected_events;  /* 0 until every send has been answered */
 static int sends_finished;
 static double t_last_event;       /* when the last event frame came */
@@ -223,7 +224,8 @@ static wsm ws_metrics(void)
     char *t = get_metrics();
     wsm m = { metric(t, "smsgw_ws_authenticated"), metric(t, "smsgw_ws_drops_total"),
               metric(t, "smsgw_ws_events_total"), metric(t, "smsgw_ws_sent_total"),
-              metric(t, "smsgw_status_events_total{status=\"sending\"}") +
+              metric(t, "smsgw_status_events_total{status=\"queued\"}") +
+                  metric(t, "smsgw_status_events_total{status=\"sending\"}") +
                   metric(t, "smsgw_status_events_total{status=\"sent\"}") +
                   metric(t, "smsgw_status_events_total{status=\"delivered\"}") };
     free(t);
@@ -826,7 +828,7 @@ int main(int argc, char **argv)
             send_one();
         if (!sends_finished && sends_issued == opt.messages && sends_inflight == 0) {
             sends_finished = 1;
-            expected_events = 3ull * (uint64_t)sends_ok;
+            expected_events = EVENTS_PER_MESSAGE * (uint64_t)sends_ok;
             for (int i = 0; i < opt.subs; i++)
                 if (subs[i].state == S_AUTHED)
                     sub_check_done(&subs[i]);
@@ -909,7 +911,7 @@ int main(int argc, char **argv)
     }
     if (emin == UINT64_MAX)
         emin = 0;
-    uint64_t expected = 3ull * (uint64_t)sends_ok;
+    uint64_t expected = EVENTS_PER_MESSAGE * (uint64_t)sends_ok;
     /* events/s: what every subscriber received, per second */
     double eps = el > 0 ? (double)emin / el : 0, dps = el > 0 ? (double)frames / el : 0;
 
@@ -933,11 +935,11 @@ int main(int argc, char **argv)
     printf("  sends: %d answered 202, %d not, last answer after %.2f s (%.0f/s)\n", sends_ok,
            sends_bad, t_last_answer - t0,
            t_last_answer > t0 ? sends_ok / (t_last_answer - t0) : 0.0);
-    printf("  events: %llu expected (3 per message), %lld published by the status actor, "
+    printf("  events: %llu expected (4 per message), %lld published by the status actor, "
            "%lld taken by the WebSocket hub (%lld lost between them)\n",
            (unsigned long long)expected, pub, hub, pub - hub);
     printf("  each open subscriber: %.0f events/s (%llu to %llu events; %d of %d got every "
-           "event the hub took, %d all %llu); 3 x messages / time: %.0f events/s\n",
+           "event the hub took, %d all %llu); 4 x messages / time: %.0f events/s\n",
            eps, (unsigned long long)emin, (unsigned long long)emax, got_hub, opt.subs, n_done,
            (unsigned long long)expected, el > 0 ? (double)expected / el : 0.0);
     printf("  deliveries: %llu frames to subscribers -> %.0f frames/s (gateway wrote %lld, "

@@ -6,7 +6,7 @@
 #
 # Per subscriber count (SUBS, default "1000 100"): a fresh smsgw (fresh data
 # folder, http.threads = 1100: each open WebSocket holds a civetweb worker),
-# a tenant and a test-mode app (the simulator delivers: 3 sms_status events
+# a tenant and a test-mode app (the simulator delivers: 4 sms_status events
 # per message), then build/wsfan: SUBS subscribers authenticate with the app
 # key, the gateway's RSS is read before and after (idle), then MESSAGES sends
 # and every event counted at every subscriber. One machine-readable line per

@@ -428,8 +428,8 @@ def send():
 
 
 def wait_statuses(b, page, mid):
-    """The seed's console lines for mid: sending, sent, delivered, in order."""
-    want = ["Status update: %s %s" % (mid, s) for s in ("sending", "sent", "delivered")]
+    """The seed's console lines for mid: queued, sending, sent, delivered, in order."""
+    want = ["Status update: %s %s" % (mid, s) for s in ("queued", "sending", "sent", "delivered")]
     b.wait_line(page, want[-1])
     lines = b.lines(page)
     got = [ln for ln in lines if ln in want]
