@@ -21,6 +21,7 @@
 #include "bus/cfg.h"
 #include "bus/log.h"
 #include "bus/util.h"
+#include "http/cli.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -44,6 +45,7 @@ static void usage(FILE *f)
             "environment: SMSGW_CONFIG (config file), SMSGW_LISTEN (host:port),\n"
             "  SMSGW_DATA_DIR, SMSGW_ADMIN_KEY (an sgw_ key accepted as admin)\n",
             SMSGW_VERSION);
+    sgw_cli_usage(f);
 }
 
 static int open_store(const sgw_cfg *cfg, sgw_store **store)
@@ -148,6 +150,9 @@ stop_actors:
 
 int main(int argc, char **argv)
 {
+    int cli_rc; /* send, status, list, batch, tail, admin … (not create-key) */
+    if (sgw_cli_main(argc, argv, &cli_rc))
+        return cli_rc;
     const char *config = getenv("SMSGW_CONFIG");
     const char *cmd[3] = { NULL, NULL, NULL };
     int ncmd = 0;
