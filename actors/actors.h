@@ -27,6 +27,19 @@ typedef struct sgw_provider_stats {
     atomic_uint_fast64_t attempts, ok, retryable, permanent, latency_ms_sum;
 } sgw_provider_stats;
 
+/* RingCentral webhooks (actors/rcwebhook.c, http/h_rcwebhook.c), for /metrics. */
+struct sgw_rcwh_stats {
+    atomic_uint_fast64_t notifications; /* authenticated and valid, handed on */
+    atomic_uint_fast64_t rejected;      /* 401: no or a wrong Verification-Token */
+    atomic_uint_fast64_t invalid;       /* 4xx: malformed */
+    atomic_uint_fast64_t ignored;       /* events of no interest (not SMS, not ours) */
+    atomic_uint_fast64_t inbound, duplicates;  /* inbound SMS stored / heard again */
+    atomic_uint_fast64_t reports;       /* delivery outcomes found and handed to status */
+    atomic_uint_fast64_t unknown;       /* message-store records that are none of ours */
+    atomic_uint_fast64_t syncs;         /* message-store look-ups */
+    atomic_uint_fast64_t subs_created, subs_renewed, subs_deleted, sub_errors;
+};
+
 typedef struct sgw_app {
     sgw_store *store;
     const sgw_cfg *cfg;
@@ -35,6 +48,7 @@ typedef struct sgw_app {
     /* status changes published, by new status (sgw_status) */
     atomic_uint_fast64_t status_events[SGW_ST_MAX];
     sgw_provider_stats providers[SGW_MAX_PROVIDERS];
+    struct sgw_rcwh_stats rcwh;  /* RingCentral webhooks (actors/rcwebhook.c) */
 } sgw_app;
 
 extern const struct sgw_actor_ops sgw_actor_ingress;
@@ -44,13 +58,25 @@ extern const struct sgw_actor_ops sgw_actor_ratelimit;
 extern const struct sgw_actor_ops sgw_actor_sender;
 extern const struct sgw_actor_ops sgw_actor_status;
 extern const struct sgw_actor_ops sgw_actor_webhooks; /* actors/webhooks.c */
+extern const struct sgw_actor_ops sgw_actor_rcwebhook; /* actors/rcwebhook.c */
 
 /* Pipeline order, upstream first: start them in reverse, stop in order. */
 extern const struct sgw_actor_ops *const sgw_pipeline[];
-#define SGW_PIPELINE_LEN 7
+#define SGW_PIPELINE_LEN 8
 
 /* Where the HTTP side dials its req0 socket (ingress's raw rep0). */
 #define SGW_INGRESS_REQ_URL "inproc://sgw/ingress.req"
+/* Where the HTTP side dials req0 for RingCentral notifications (the
+ * rcwebhook actor's raw rep0), and the codes of what it sends there (a
+ * RESULT) or to the actor's input (an EVENT). */
+#define SGW_RCWH_REQ_URL "inproc://sgw/rcwebhook.req"
+enum {
+    SGW_RCWH_INBOUND = 1,      /* RESULT, body: an encoded INBOUND outcome */
+    SGW_RCWH_SYNC = 2,         /* RESULT: a message-store change of msg.tenant */
+    SGW_RCWH_CONNECTED = 3,    /* EVENT: msg.tenant's RingCentral connection was stored */
+    SGW_RCWH_DISCONNECTED = 4, /* EVENT: it was replaced or removed; body: the old
+                                  connection (account JSON), to unsubscribe with */
+};
 /* Where the status actor publishes stored changes (pub0): JSON events. */
 #define SGW_EVENTS_URL "inproc://sgw/events"
 

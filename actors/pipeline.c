@@ -13,7 +13,7 @@
 
 const struct sgw_actor_ops *const sgw_pipeline[SGW_PIPELINE_LEN] = {
     &sgw_actor_ingress, &sgw_actor_validator, &sgw_actor_scheduler,
-    &sgw_actor_ratelimit, &sgw_actor_sender, &sgw_actor_status,
+    &sgw_actor_ratelimit, &sgw_actor_sender, &sgw_actor_rcwebhook, &sgw_actor_status,
     &sgw_actor_webhooks,
 };
 
@@ -169,7 +169,8 @@ static int od_str(const msgpack_object *v, char *out, size_t outsz)
 {
     if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= outsz)
         return 0;
-    memcpy(out, v->via.str.ptr, v->via.str.size);
+    /* (an empty str may have a NULL ptr: msgpack-c) */
+    memcpy(out, v->via.str.size ? v->via.str.ptr : "", v->via.str.size);
     out[v->via.str.size] = '\0';
     return 1;
 }
@@ -193,7 +194,8 @@ sgw_err sgw_outcome_decode(const void *buf, size_t len, sgw_tr_outcome *o, char 
     size_t off = 0;
     int ok = 0;
     int64_t kind, result, attempt;
-    if (msgpack_unpack_next(&up, buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+    if (sgw_msgpack_plausible(buf, len) &&
+        msgpack_unpack_next(&up, buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
         up.data.type == MSGPACK_OBJECT_ARRAY && up.data.via.array.size >= 11) {
         const msgpack_object *f = up.data.via.array.ptr;
         ok = od_int(&f[0], &kind) && od_str(&f[1], o->id, sizeof o->id) &&
@@ -211,7 +213,8 @@ sgw_err sgw_outcome_decode(const void *buf, size_t len, sgw_tr_outcome *o, char 
             if (ok && f[14].type == MSGPACK_OBJECT_STR) {
                 o->body = malloc(f[14].via.str.size + 1);
                 if (o->body) {
-                    memcpy(o->body, f[14].via.str.ptr, f[14].via.str.size);
+                    memcpy(o->body, f[14].via.str.size ? f[14].via.str.ptr : "",
+                           f[14].via.str.size);
                     o->body[f[14].via.str.size] = '\0';
                 } else {
                     ok = 0;

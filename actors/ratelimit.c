@@ -145,6 +145,11 @@ static int64_t window_slot(ratelimit *self, from_window *w, int64_t now)
     }
     if (slot > now && slot < now + self->delay_ms)
         slot = now + self->delay_ms;
+    /* a waiting message's slot is its due time, and the schedule breaks
+     * ties by (random) id: two waiting messages of a number never share
+     * one, or they could leave out of order */
+    if (slot > now && slot <= w->last_slot)
+        slot = w->last_slot + 1;
     if (w->count == self->per_window) {
         w->ring[w->head] = slot;
         w->head = (w->head + 1) % self->per_window;

@@ -19,6 +19,11 @@
  *          (D entries set before boot) get a provider query, since a report
  *          in flight at the crash may be lost. The sender skips messages
  *          already terminal.
+ * Batches: committed batches' messages (store/batch.c) enter here, a page
+ *          per step, while fewer than batches.release_window of a batch
+ *          are released and not yet sent or finished: each page is leased
+ *          and dispatched like the schedule's entries (and resumed by the
+ *          same recovery), so a 1M-recipient batch never floods the bus.
  * Threads: one (a second would scan the same entries).
  */
 #include <stdlib.h>
@@ -40,6 +45,7 @@ typedef struct scheduler {
     nng_socket to_ratelimit, to_sender, to_status;
     int64_t tick_ms, lease_ms, dlr_check_ms;
     int batch_max;
+    int batch_window;  /* batches.release_window */
     /* recovery pass */
     int recovering;
     int64_t rec_due;
@@ -65,6 +71,7 @@ static sgw_err scheduler_init(void *st, const sgw_actor_env *env)
     self->batch_max = (int)sgw_cfg_int(env->cfg, "actors.scheduler.batch_max");
     if (self->batch_max <= 0)
         self->batch_max = 256;
+    self->batch_window = (int)sgw_cfg_int(env->cfg, "batches.release_window");
     self->due = calloc((size_t)self->batch_max, sizeof *self->due);
     self->out = calloc((size_t)self->batch_max, sizeof *self->out);
     self->action = calloc((size_t)self->batch_max, sizeof *self->action);
@@ -206,6 +213,14 @@ static void collect_recovery(void *ctx, const char *id, int64_t due, int kind)
         collect_due(ctx, id, due, kind);
 }
 
+/* A batch message released (store/batch.c): published (queued) and sent on. */
+static void scheduler_released(void *ctx, const sgw_sms *rec)
+{
+    scheduler *self = ctx;
+    scheduler_add(&self->publish, rec);
+    scheduler_add(&self->dispatch, rec);
+}
+
 static int64_t scheduler_tick(void *st, int64_t now_mono)
 {
     scheduler *self = st;
@@ -229,7 +244,13 @@ static int64_t scheduler_tick(void *st, int64_t now_mono)
                                     self);
     if (self->ndue)
         scheduler_fire(self);
-    return seen == self->batch_max ? now_mono : now_mono + self->tick_ms;
+    int went = sgw_store_batch_release(self->app->store, now, self->lease_ms, self->batch_max,
+                                       self->batch_window, scheduler_released, self);
+    if (went) {
+        scheduler_flush(self, self->to_status, SGW_MSG_RESULT, SGW_RES_PUBLISH, &self->publish);
+        scheduler_flush(self, self->to_ratelimit, SGW_MSG_DISPATCH, 0, &self->dispatch);
+    }
+    return seen == self->batch_max || went ? now_mono : now_mono + self->tick_ms;
 }
 
 static void scheduler_fini(void *st)

@@ -19,15 +19,11 @@
 #include <string.h>
 
 #include "actors/actors.h"
-#include "actors/sms/phone.h"
+#include "actors/sms/accept.h"
 #include "actors/sms/template.h"
 #include "actors/sms/text.h"
 #include "bus/log.h"
 #include "bus/util.h"
-
-#define MAX_BODY_CODE_POINTS 1600
-#define MAX_USER_ID 128
-#define MAX_SCHEDULE_AHEAD_MS (30LL * 24 * 3600 * 1000)
 
 typedef struct validator {
     const sgw_actor_env *env;
@@ -35,11 +31,7 @@ typedef struct validator {
     nng_socket to_ingress, to_scheduler, to_status;
     int64_t lease_ms;
     int64_t request_timeout_ms;
-    char live_route[24];  /* the first provider of live sends */
-    struct price { char cc[3]; int64_t minor; } *prices; /* pricing.per_segment */
-    int nprices;
-    int64_t default_price;
-    char currency[4];
+    sgw_accept_rules rules; /* the live route and prices (actors/sms/accept.h) */
     int64_t *unit_price;  /* per record of a batch */
     int *paid;
     /* per batch */
@@ -58,35 +50,9 @@ static sgw_err validator_init(void *st, const sgw_actor_env *env)
     self->app = env->app;
     self->lease_ms = sgw_cfg_int(env->cfg, "actors.scheduler.lease_ms");
     self->request_timeout_ms = sgw_cfg_int(env->cfg, "http.request_timeout_ms");
-    const config_setting_t *route = sgw_cfg_setting(env->cfg, "transport.default_route");
-    const char *first = route ? config_setting_get_string_elem(route, 0) : NULL;
-    snprintf(self->live_route, sizeof self->live_route, "%s", first ? first : "sim");
-    self->default_price = sgw_cfg_int(env->cfg, "pricing.default_per_segment");
-    snprintf(self->currency, sizeof self->currency, "%s", sgw_cfg_str(env->cfg, "pricing.currency"));
-    const config_setting_t *pl = sgw_cfg_setting(env->cfg, "pricing.per_segment");
-    int np = pl ? config_setting_length(pl) : 0;
-    self->prices = calloc((size_t)(np ? np : 1), sizeof *self->prices);
-    if (!self->prices)
-        return SGW_ENOMEM;
-    for (int i = 0; i < np; i++) {
-        const char *e = config_setting_get_string_elem(pl, i);
-        char *end = NULL;
-        long long v = e && strlen(e) > 3 && e[2] == '=' ? strtoll(e + 3, &end, 10) : -1;
-        char cc[3] = { e ? e[0] : 0, e && e[0] ? e[1] : 0, 0 };
-        if (v < 0 || !end || *end || !sgw_country_valid(cc)) {
-            sgw_log(SGW_LOG_ERROR, "validator", "pricing.per_segment: \"%s\" is not "
-                    "\"CC=minor units\" (e.g. \"US=79\")", e ? e : "?");
-            return SGW_ECONFIG;
-        }
-        memcpy(self->prices[i].cc, cc, 3);
-        self->prices[i].minor = v;
-    }
-    self->nprices = np;
-    if (self->default_price < 0 || strlen(self->currency) != 3) {
-        sgw_log(SGW_LOG_ERROR, "validator", "pricing: currency must be 3 letters and prices "
-                "not negative");
-        return SGW_ECONFIG;
-    }
+    sgw_err lr = sgw_accept_rules_load(env->cfg, &self->rules);
+    if (lr != SGW_OK)
+        return lr;
     self->cap = (int)sgw_cfg_int(env->cfg, "actors.validator.batch_max");
     if (self->cap <= 0)
         self->cap = 64;
@@ -128,22 +94,9 @@ static void validator_error(validator *self, const sgw_msg *req, int code, const
     json_decref(o);
 }
 
-/* Why a request is refused: HTTP status, message, code. */
-typedef struct verdict {
-    int status;
-    char error[200];
-    const char *code;
-} verdict;
-
-static int refuse(verdict *v, int status, const char *code, const char *fmt, const char *arg)
-    __attribute__((format(printf, 4, 0)));
-static int refuse(verdict *v, int status, const char *code, const char *fmt, const char *arg)
-{
-    v->status = status;
-    v->code = code;
-    snprintf(v->error, sizeof v->error, fmt, arg ? arg : "");
-    return 0;
-}
+/* Why a request is refused: HTTP status, message, code (actors/sms/accept.h). */
+typedef sgw_verdict verdict;
+#define refuse sgw_refuse
 
 /* A string field: absent -> *out NULL (ok); present but not a string -> refuse. */
 static int opt_string(json_t *req, const char *name, const char *alias, const char **out,
@@ -162,29 +115,6 @@ static int opt_string(json_t *req, const char *name, const char *alias, const ch
         return refuse(v, 400, "validation_error", "%s must not contain NUL characters", name);
     *out = json_string_value(f);
     return 1;
-}
-
-/* An alphanumeric from: a sender ID of the tenant that this send may use
- * (live: approved, and a route that carries sender IDs; test: pending too). */
-static int validator_sender_id(validator *self, const sgw_msg *m, const char *from, verdict *v)
-{
-    char *doc = NULL;
-    if (sgw_store_sender_id_find(self->app->store, m->tenant, from, &doc) != SGW_OK)
-        return refuse(v, 400, "sender_id_invalid", "Sender ID %s is not registered", from);
-    json_t *o = json_loads(doc, 0, NULL);
-    free(doc);
-    const char *st = json_string_value(json_object_get(o, "status"));
-    int test = (m->flags & SGW_SUBMIT_TEST) != 0, ok = 1;
-    if (!st || strcmp(st, "rejected") == 0)
-        ok = refuse(v, 400, "sender_id_invalid", "Sender ID %s was rejected", from);
-    else if (strcmp(st, "approved") != 0 && !test)
-        ok = refuse(v, 400, "sender_id_invalid", "Sender ID %s is not approved yet", from);
-    else if (!test && strcmp(self->live_route, "ringcentral") == 0)
-        ok = refuse(v, 400, "sender_id_invalid",
-                    "Sender ID %s cannot be used on this route: RingCentral sends only from "
-                    "phone numbers", from);
-    json_decref(o);
-    return ok;
 }
 
 /* Validate one request and fill rec. Returns 1 if valid. */
@@ -246,74 +176,25 @@ static int validator_check(validator *self, const sgw_msg *m, sgw_sms *rec, int6
         refuse(v, 400, "validation_error", "to, from, and body are required", NULL);
         goto out;
     }
-    if (!sgw_phone_is_e164(to)) {
-        refuse(v, 400, "phone_invalid", "to and from must be valid E.164 phone numbers", NULL);
-        goto out;
-    }
-    if (!sgw_phone_is_e164(from)) {
-        if (from[0] == '+' || !sgw_sender_id_valid(from)) {
-            refuse(v, 400, "phone_invalid", "to and from must be valid E.164 phone numbers", NULL);
-            goto out;
-        }
-        if (!validator_sender_id(self, m, from, v))
-            goto out;
-    }
+    int test = (m->flags & SGW_SUBMIT_TEST) != 0;
     sgw_text_info ti;
-    if (sgw_text_analyze(body, strlen(body), &ti) != SGW_OK || ti.code_points < 1 ||
-        ti.code_points > MAX_BODY_CODE_POINTS) {
-        refuse(v, 400, "validation_error", "body must be 1-1600 characters", NULL);
-        goto out;
-    }
-    if (user_id && strlen(user_id) > MAX_USER_ID) {
-        refuse(v, 400, "validation_error", "userId must be at most 128 characters", NULL);
-        goto out;
-    }
-    if (country && !sgw_country_valid(country)) {
-        refuse(v, 400, "validation_error", "country must be an ISO 3166-1 alpha-2 code", NULL);
-        goto out;
-    }
     int64_t now = sgw_now_ms(), send_at_ms = 0;
-    if (send_at) {
-        if (sgw_time_parse(send_at, &send_at_ms) != SGW_OK || send_at_ms <= now ||
-            send_at_ms > now + MAX_SCHEDULE_AHEAD_MS) {
-            refuse(v, 400, "validation_error",
-                   "sendAt must be an RFC 3339 time in the future, at most 30 days ahead", NULL);
-            goto out;
-        }
-    }
-
-    memset(rec, 0, sizeof *rec);
-    snprintf(rec->tenant, sizeof rec->tenant, "%s", m->tenant);
-    snprintf(rec->app, sizeof rec->app, "%s", m->app);
-    rec->direction = SGW_DIR_OUTBOUND;
-    rec->test = (m->flags & SGW_SUBMIT_TEST) != 0;
-    snprintf(rec->to, sizeof rec->to, "%s", to);
-    snprintf(rec->from, sizeof rec->from, "%s", from);
-    if (sgw_sms_set_str(&rec->body, body) != SGW_OK ||
-        sgw_sms_set_str(&rec->user_id, user_id) != SGW_OK) {
+    if (!sgw_accept_to(to, v) ||
+        !sgw_accept_from(&self->rules, self->app->store, m->tenant, test, from, v) ||
+        !sgw_accept_body(body, strlen(body), &ti, v) || !sgw_accept_user_id(user_id, v) ||
+        !sgw_accept_country(country, v) || !sgw_accept_send_at(send_at, now, &send_at_ms, v))
+        goto out;
+    sgw_accept_in in = { .tenant = m->tenant, .app = m->app, .test = test, .to = to,
+                         .from = from, .body = body, .ti = &ti, .user_id = user_id,
+                         .country = country, .now = now, .send_at_ms = send_at_ms };
+    if (sgw_accept_fill(&self->rules, &in, rec, unit_price) != SGW_OK) {
         refuse(v, 500, "internal", "Out of memory", NULL);
         goto out;
     }
-    rec->encoding = ti.encoding;
-    rec->segments = ti.segments;
-    const char *cc = country ? country : sgw_phone_country(to);
-    snprintf(rec->country, sizeof rec->country, "%s", cc ? cc : "");
-    /* the price (charged at the write: store/ledger.c); test keys never spend */
-    int64_t unit = self->default_price;
-    for (int i = 0; i < self->nprices; i++)
-        if (strcmp(self->prices[i].cc, rec->country) == 0)
-            unit = self->prices[i].minor;
-    rec->cost_amount = rec->test ? 0 : unit * rec->segments;
-    snprintf(rec->currency, sizeof rec->currency, "%s", self->currency);
-    *unit_price = rec->test ? 0 : unit;
-    rec->created_ms = now;
-    rec->send_at_ms = send_at_ms;
     if (send_at_ms) {
-        sgw_sms_set_status(rec, SGW_ST_SCHEDULED, now);
         rec->due_ms = send_at_ms;
         rec->due_kind = SGW_DUE_SEND;
     } else {
-        sgw_sms_set_status(rec, SGW_ST_QUEUED, now);
         rec->due_ms = now + self->lease_ms;
         rec->due_kind = SGW_DUE_LEASE;
     }
@@ -436,7 +317,7 @@ static void validator_fini(void *st)
     free(self->req_of);
     free(self->unit_price);
     free(self->paid);
-    free(self->prices);
+    sgw_accept_rules_fini(&self->rules);
     sgw_list_free(&self->dispatch);
     sgw_list_free(&self->publish);
 }

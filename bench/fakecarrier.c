@@ -47,7 +47,7 @@
  * {"name": value}): latency_ms, latency_jitter_ms, rate_5xx, rate_429,
  * rate_timeout, rate_drop, timeout_hold_ms, retry_after_s, token_ttl_s,
  * refresh_ttl_s, ext_limit, ext_window_s, dlr_delay_ms,
- * webhook_timeout_ms, group_limits; lists undeliverable, invalid_to
+ * webhook_timeout_ms, notify_copies, group_limits; lists undeliverable, invalid_to
  * (--undeliverable/--invalid-to NUMBER, repeatable) and fail_next
  * (--fail-next 503,503: forced outcomes "500", "503", "429", "timeout",
  * "drop", "401", one per SMS send that passed authentication and rate
@@ -60,6 +60,8 @@
  *   GET  /_fake/subscriptions   every live subscription
  *   POST /_fake/expire-tokens   every access token issued so far expires
  *   POST /_fake/inbound {from, to, text}   an inbound SMS to `to`'s owner
+ *   POST /_fake/message-status {id, status} an outbound message's status
+ *                               changes (subscribers are told)
  *   POST /_fake/reset           clears messages, counters and fail_next
  *
  * Wire details (transport/README.md has the sources):
@@ -1559,6 +1561,48 @@ static int h_fake_inbound(fc_req *r)
     return store_and_answer(r, m);
 }
 
+/* POST /_fake/message-status {id, status}: a message's status becomes
+ * status (Queued, Sent, Delivered, DeliveryFailed, SendingFailed), as if
+ * the carrier said so, and message-store subscribers are told (a late or
+ * contradictory report, for the receivers' tests). */
+static int h_fake_message_status(fc_req *r)
+{
+    if (req_read_body(r) != 0)
+        return fake_error(r, 400, "cannot read the body");
+    json_t *body = json_loadb(r->body, r->len, 0, NULL);
+    json_t *idv = json_object_get(body, "id");
+    const char *name = json_string_value(json_object_get(body, "status"));
+    long long id = json_is_integer(idv) ? (long long)json_integer_value(idv)
+                   : json_is_string(idv) ? fc_parse_uint(json_string_value(idv))
+                                         : -1;
+    int st = -1;
+    for (int i = ST_QUEUED; name && i < ST_RECEIVED; i++)
+        if (strcmp(name, fc_status_names[i]) == 0)
+            st = i;
+    json_decref(body);
+    if (id < 0 || st < 0)
+        return fake_error(r, 400, "the body must be {id, status: Queued|Sent|Delivered|"
+                                  "DeliveryFailed|SendingFailed}");
+    fc_msg snap;
+    int found = 0;
+    pthread_mutex_lock(&G.mu);
+    fc_msg *m = msg_find_locked(id);
+    if (m && !m->inbound) {
+        m->status = (fc_status)st;
+        m->modified = fc_wall_ms();
+        if (st == ST_DELIVERED && !m->delivered)
+            m->delivered = m->modified;
+        found = msg_snapshot_locked(m, &snap) == 0;
+    }
+    pthread_mutex_unlock(&G.mu);
+    if (!found)
+        return fake_error(r, 404, "no outbound message %lld", id);
+    notify_message(&snap, 0);
+    json_t *o = msg_fake_json(&snap);
+    free(snap.text);
+    return reply_json(r, 200, o);
+}
+
 static int h_fake(fc_req *r)
 {
     const char *what = r->nseg >= 2 ? r->seg[1] : "";
@@ -1588,6 +1632,8 @@ static int h_fake(fc_req *r)
     }
     if (r->nseg == 2 && strcmp(what, "inbound") == 0 && req_is(r, "POST"))
         return h_fake_inbound(r);
+    if (r->nseg == 2 && strcmp(what, "message-status") == 0 && req_is(r, "POST"))
+        return h_fake_message_status(r);
     if (r->nseg == 2 && strcmp(what, "reset") == 0 && req_is(r, "POST")) {
         pthread_mutex_lock(&G.mu);
         msg_clear_locked();
@@ -1773,6 +1819,7 @@ static void usage(FILE *f)
             "  GET  /_fake/subscriptions    every live subscription\n"
             "  POST /_fake/expire-tokens    every access token issued so far expires now\n"
             "  POST /_fake/inbound          {from, to, text}: an inbound SMS to to's owner\n"
+            "  POST /_fake/message-status   {id, status}: an outbound message's status changes\n"
             "  POST /_fake/reset            clears messages, counters and fail_next\n");
 }
 

@@ -32,6 +32,7 @@ struct sgw_actor {
     int nthreads;
     int batch_max;
     int64_t linger_us;
+    int queue_depth;   /* the input's bound (actors.<name>.queue_depth) */
     actor_thread *threads;
     nng_socket inputs[ACTOR_MAX_INPUTS];
     int input_raw[ACTOR_MAX_INPUTS];
@@ -407,6 +408,7 @@ sgw_err sgw_actor_start(const struct sgw_actor_ops *ops, const sgw_cfg *cfg, voi
     a->nthreads = (int)actor_cfg(cfg, ops->name, "threads", 1);
     a->batch_max = (int)actor_cfg(cfg, ops->name, "batch_max", 64);
     a->linger_us = actor_cfg(cfg, ops->name, "linger_us", 0);
+    a->queue_depth = queue_bound(actor_cfg(cfg, ops->name, "queue_depth", 1024));
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->cond, NULL);
     a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -516,6 +518,14 @@ void sgw_actor_destroy(sgw_actor **ap)
 
 int sgw_actor_running(const sgw_actor *a) { return a && atomic_load(&a->running); }
 const sgw_actor_stats *sgw_actor_get_stats(const sgw_actor *a) { return &a->stats; }
+void sgw_actor_tuning(const sgw_actor *a, sgw_actor_tune *out)
+{
+    out->threads = a->nthreads;
+    out->queue_depth = a->queue_depth;
+    out->batch_max = a->batch_max;
+    out->linger_us = a->linger_us;
+}
+
 const char *sgw_actor_name(const sgw_actor *a) { return a->ops->name; }
 
 int64_t sgw_actor_queue_depth(const sgw_actor *a)

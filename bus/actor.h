@@ -96,6 +96,12 @@ void sgw_actor_destroy(sgw_actor **a);
 int sgw_actor_running(const sgw_actor *a);
 const sgw_actor_stats *sgw_actor_get_stats(const sgw_actor *a);
 const char *sgw_actor_name(const sgw_actor *a);
+/* What the operator set for the actor (actors.<name>.*), as in force. */
+typedef struct sgw_actor_tune {
+    int threads, queue_depth, batch_max;
+    int64_t linger_us;
+} sgw_actor_tune;
+void sgw_actor_tuning(const sgw_actor *a, sgw_actor_tune *out);
 /* Messages waiting in the actor's input (approximate). */
 int64_t sgw_actor_queue_depth(const sgw_actor *a);
 

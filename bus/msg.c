@@ -107,10 +107,72 @@ static int get_str(const msgpack_object *v, char *out, size_t outsz)
 {
     if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= outsz)
         return 0;
-    if (memchr(v->via.str.ptr, '\0', v->via.str.size))
+    /* msgpack-c may give an empty str a NULL ptr, which memchr/memcpy must not get */
+    const char *s = v->via.str.size ? v->via.str.ptr : "";
+    if (memchr(s, '\0', v->via.str.size))
         return 0;
-    memcpy(out, v->via.str.ptr, v->via.str.size);
+    memcpy(out, s, v->via.str.size);
     out[v->via.str.size] = '\0';
+    return 1;
+}
+
+/* Big-endian unsigned of n bytes. */
+static uint64_t mp_be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int sgw_msgpack_plausible(const void *buf, size_t len)
+{
+    const unsigned char *p = buf, *end = p + len;
+    uint64_t pending = 1; /* objects still to read; each takes a byte at least */
+    while (pending > 0) {
+        if (p >= end)
+            return 0;
+        unsigned b = *p++;
+        pending--;
+        int nlen = 0;       /* bytes of a length or count that follow */
+        uint64_t skip = 0;  /* fixed bytes that follow (scalars, ext type) */
+        int kind = 0;       /* 0 scalar, 1 payload of the length, 2 array, 3 map */
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            ;
+        } else if (b <= 0x8f) {
+            pending += 2 * (uint64_t)(b & 0x0f);
+        } else if (b <= 0x9f) {
+            pending += b & 0x0f;
+        } else if (b <= 0xbf) {
+            skip = b & 0x1f;
+        } else if (b == 0xc1) {
+            return 0; /* never used */
+        } else if (b <= 0xc6) {
+            kind = 1, nlen = 1 << (b - 0xc4);           /* bin 8/16/32 */
+        } else if (b <= 0xc9) {
+            kind = 1, nlen = 1 << (b - 0xc7), skip = 1; /* ext 8/16/32 + type */
+        } else if (b <= 0xd3) {
+            static const unsigned char w[] = { 4, 8, 1, 2, 4, 8, 1, 2, 4, 8 };
+            skip = w[b - 0xca];                         /* float, uint, int */
+        } else if (b <= 0xd8) {
+            skip = 1 + (1u << (b - 0xd4));              /* fixext 1..16 + type */
+        } else if (b <= 0xdb) {
+            kind = 1, nlen = 1 << (b - 0xd9);           /* str 8/16/32 */
+        } else {
+            kind = b <= 0xdd ? 2 : 3, nlen = b & 1 ? 4 : 2; /* array/map 16/32 */
+        }
+        if ((uint64_t)(end - p) < (uint64_t)nlen)
+            return 0;
+        uint64_t n = mp_be(p, nlen);
+        p += nlen;
+        if (kind == 1)
+            skip += n;
+        else if (kind >= 2)
+            pending += kind == 3 ? 2 * n : n;
+        if ((uint64_t)(end - p) < skip || pending > (uint64_t)(end - p) - skip)
+            return 0;
+        p += skip;
+    }
     return 1;
 }
 
@@ -124,7 +186,8 @@ sgw_err sgw_msg_decode(const void *buf, size_t len, sgw_msg *m)
     msgpack_unpacked_init(&up);
     size_t off = 0;
     sgw_err rv = SGW_EPROTO;
-    if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
+    if (!sgw_msgpack_plausible(buf, len) ||
+        msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
         goto done;
     const msgpack_object *root = &up.data;
     if (root->type != MSGPACK_OBJECT_MAP)

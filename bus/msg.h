@@ -63,4 +63,11 @@ sgw_err sgw_msg_encode(const sgw_msg *m, void **out, size_t *outlen);
  * body point into buf. */
 sgw_err sgw_msg_decode(const void *buf, size_t len, sgw_msg *m);
 
+/* Can the len bytes at buf start with one whole msgpack object, each of
+ * its arrays and maps announcing no more elements than bytes follow?
+ * msgpack-c allocates a container's elements before it reads them, so
+ * every decoder asks this first: 5 bytes (dd ff ff ff ff) would otherwise
+ * ask for 128 GiB. Checks framing only, not types. */
+int sgw_msgpack_plausible(const void *buf, size_t len);
+
 #endif

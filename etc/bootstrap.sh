@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential cmake pkg-config python3 python3-websocket prometheus curl wrk \
   libnng-dev libmsgpack-dev librocksdb-dev libcivetweb-dev libcurl4-openssl-dev \
-  libconfig-dev libjansson-dev libssl-dev \
+  libconfig-dev libjansson-dev libssl-dev libyajl-dev \
+  clang libclang-rt-14-dev \
   chromium" # chromium: headless, for tests/e2e/test_gw_ws_browser.py
 # Node.js runs the official RingCentral JS SDK against bench/fakecarrier
 # (tests/sdk): Debian's nodejs and npm when there is no node at all, npm

@@ -158,9 +158,14 @@ int sgw_conn_store(sgw_req *r, const char *tenant, const char *provider, json_t 
     sgw_time_format(ts, sgw_now_ms());
     json_object_set_new(pub, "connectedAt", json_string(ts));
     char *pub_text = json_dumps(pub, JSON_COMPACT), *sec_text = json_dumps(sec, JSON_COMPACT);
+    /* RingCentral: the webhook subscription follows the connection */
+    int rc = strcmp(provider, "ringcentral") == 0;
+    char *old = rc ? sgw_rcwh_conn_before(r, tenant) : NULL;
     sgw_err rv = pub_text && sec_text ? sgw_store_conn_put(r->srv->deps.store, tenant, provider,
                                                            pub_text, sec_text)
                                       : SGW_ENOMEM;
+    if (rc)
+        sgw_rcwh_conn_after(r, tenant, old, rv == SGW_OK, 1);
     free(pub_text);
     if (sec_text) {
         memset(sec_text, 0, strlen(sec_text));
@@ -189,7 +194,10 @@ void h_conn_get(sgw_req *r)
     }
     json_t *pub = json_loads(pub_text, 0, NULL);
     free(pub_text);
-    sgw_reply_json(r, 200, conn_answer(r->param[0], k->provider, pub));
+    json_t *ans = conn_answer(r->param[0], k->provider, pub);
+    if (strcmp(k->provider, "ringcentral") == 0)
+        sgw_rcwh_describe(r, r->param[0], ans);
+    sgw_reply_json(r, 200, ans);
     json_decref(pub);
 }
 
@@ -204,7 +212,12 @@ void h_conn_delete(sgw_req *r)
         conn_not_found(r, ops);
         return;
     }
-    if (sgw_store_conn_delete(r->srv->deps.store, r->param[0], k->provider) != SGW_OK) {
+    int rc = strcmp(k->provider, "ringcentral") == 0;
+    char *old = rc ? sgw_rcwh_conn_before(r, r->param[0]) : NULL;
+    sgw_err rv = sgw_store_conn_delete(r->srv->deps.store, r->param[0], k->provider);
+    if (rc) /* its webhook subscription is deleted too */
+        sgw_rcwh_conn_after(r, r->param[0], old, rv == SGW_OK, 0);
+    if (rv != SGW_OK) {
         sgw_reply_error(r, 503, "unavailable", "Store unavailable");
         return;
     }

@@ -68,6 +68,20 @@ void h_metrics(sgw_req *r)
     for (int i = 0; i < d->nactors; i++)
         mb_printf(&b, "smsgw_actor_queue_depth{actor=\"%s\"} %lld\n", sgw_actor_name(d->actors[i]),
                   (long long)sgw_actor_queue_depth(d->actors[i]));
+    mb_printf(&b, "# HELP smsgw_actor_config Per-stage tuning in force (actors.<name> in "
+                  "smsgw.cfg): threads, queue_depth (input bound), batch_max, linger_us.\n"
+                  "# TYPE smsgw_actor_config gauge\n");
+    for (int i = 0; i < d->nactors; i++) {
+        sgw_actor_tune t;
+        sgw_actor_tuning(d->actors[i], &t);
+        const char *n = sgw_actor_name(d->actors[i]);
+        mb_printf(&b,
+                  "smsgw_actor_config{actor=\"%s\",setting=\"threads\"} %d\n"
+                  "smsgw_actor_config{actor=\"%s\",setting=\"queue_depth\"} %d\n"
+                  "smsgw_actor_config{actor=\"%s\",setting=\"batch_max\"} %d\n"
+                  "smsgw_actor_config{actor=\"%s\",setting=\"linger_us\"} %lld\n",
+                  n, t.threads, n, t.queue_depth, n, t.batch_max, n, (long long)t.linger_us);
+    }
     mb_printf(&b, "# HELP smsgw_actor_messages_total Messages an actor handled (in) and "
                   "sent on (out).\n# TYPE smsgw_actor_messages_total counter\n");
     for (int i = 0; i < d->nactors; i++) {
@@ -148,6 +162,11 @@ void h_metrics(sgw_req *r)
                   "smsgw_webhook_deliveries_total{result=\"dead\"} %llu\n",
               (long long)ob.depth, (unsigned long long)ob.delivered,
               (unsigned long long)ob.failed, (unsigned long long)ob.dead);
+    char *rcm = sgw_rcwh_metrics(d->app); /* http/h_rcwebhook.c */
+    if (rcm) {
+        mb_printf(&b, "%s", rcm);
+        free(rcm);
+    }
     sgw_ws_stats ws;
     sgw_ws_hub_stats(r->srv->ws, &ws);
     mb_printf(&b, "# HELP smsgw_ws_connections Open WebSocket sessions (authenticated or not).\n"

@@ -367,10 +367,15 @@ void h_rc_disconnect(sgw_req *r)
     if (!ok)
         return;
     if (sgw_store_conn_get(r->srv->deps.store, tenant, "ringcentral", NULL, NULL, NULL) ==
-            SGW_OK &&
-        sgw_store_conn_delete(r->srv->deps.store, tenant, "ringcentral") != SGW_OK) {
-        sgw_reply_error(r, 503, "unavailable", "Store unavailable");
-        return;
+        SGW_OK) {
+        /* the webhook subscription goes with the connection */
+        char *old = sgw_rcwh_conn_before(r, tenant);
+        sgw_err rv = sgw_store_conn_delete(r->srv->deps.store, tenant, "ringcentral");
+        sgw_rcwh_conn_after(r, tenant, old, rv == SGW_OK, 0);
+        if (rv != SGW_OK) {
+            sgw_reply_error(r, 503, "unavailable", "Store unavailable");
+            return;
+        }
     }
     sgw_log(SGW_LOG_INFO, "http", "RingCentral disconnected for %s", tenant);
     sgw_reply_json(r, 200, json_pack("{s:b}", "connected", 0));

@@ -22,12 +22,13 @@
 
 #include "bus/log.h"
 #include "http/http.h"
+#include "ws/auth_frame.h"
 #include "ws/ws.h"
 
 void h_ws_token(sgw_req *r)
 {
     if (!r->srv->ws) {
-        sgw_reply_error(r, 503, "service_unavailable", "Starting");
+        sgw_reply_error(r, 503, "unavailable", "Starting");
         return;
     }
     sgw_ws_who who = { .admin = r->auth.role == SGW_ROLE_ADMIN, .test = r->auth.test };
@@ -36,11 +37,11 @@ void h_ws_token(sgw_req *r)
     char tok[72];
     sgw_err rv = sgw_ws_token_issue(r->srv->ws, &who, tok);
     if (rv == SGW_EBUSY) {
-        sgw_reply_error(r, 503, "service_unavailable", "Too many outstanding WebSocket tokens");
+        sgw_reply_error(r, 503, "unavailable", "Too many outstanding WebSocket tokens");
         return;
     }
     if (rv != SGW_OK) {
-        sgw_reply_error(r, 500, "internal_error", "Could not create a token");
+        sgw_reply_error(r, 500, "internal", "Could not create a token");
         return;
     }
     sgw_reply_json(r, 200, json_pack("{s:s, s:I}", "token", tok, "expiresIn",
@@ -84,25 +85,20 @@ static int ws_data(struct mg_connection *conn, int bits, char *data, size_t len,
         return 1; /* ping, pong, continuation */
     if (sgw_ws_is_authed(c))
         return 1;
-    json_t *o = json_loadb(data, len, JSON_DECODE_ANY, NULL);
-    if (!o)
-        return auth_error(conn, c, "Invalid JSON");
-    const char *type = json_string_value(json_object_get(o, "type"));
-    if (!json_is_object(o) || !type || strcmp(type, "auth") != 0) {
-        json_decref(o);
-        return auth_error(conn, c, "Send auth first");
-    }
-    const char *token = json_string_value(json_object_get(o, "token"));
-    const char *key = json_string_value(json_object_get(o, "apiKey"));
+    json_t *o; /* holds cred */
+    const char *cred;
+    sgw_ws_frame_kind kind = sgw_ws_auth_frame(data, len, &o, &cred);
+    if (kind != SGW_WS_FRAME_TOKEN && kind != SGW_WS_FRAME_API_KEY)
+        return auth_error(conn, c, sgw_ws_auth_frame_error(kind));
     sgw_ws_who who = { 0 };
-    if (token) {
-        int ok = sgw_ws_token_redeem(h->ws, token, &who);
+    if (kind == SGW_WS_FRAME_TOKEN) {
+        int ok = sgw_ws_token_redeem(h->ws, cred, &who);
         json_decref(o);
         if (!ok || (!who.admin && sgw_store_tenant_active(h->deps.store, who.tenant) != 1))
             return auth_error(conn, c, "Invalid or expired token");
     } else {
         sgw_auth a = { 0 };
-        int found = key && strlen(key) <= 64 ? sgw_auth_lookup(h, key, &a) : 0;
+        int found = sgw_auth_lookup(h, cred, &a);
         json_decref(o);
         if (!found || (a.role == SGW_ROLE_APP &&
                        sgw_store_tenant_active(h->deps.store, a.tenant) != 1))

@@ -82,6 +82,7 @@ struct sgw_http {
     struct sgw_limits *limits;
     struct sgw_rc_flow *rc_flow;  /* h_rc.c: connect tokens and OAuth states */
     struct sgw_ws_hub *ws;        /* h_ws.c, ws/: WebSocket tokens and sessions */
+    atomic_int handlers_set;      /* 0 until every handler is registered: 503 */
     atomic_uint_fast64_t requests, by_class[6]; /* 1xx..5xx */
     /* by route (index in server.c's table; SGW_HTTP_ROUTES_MAX - 1: no
      * route) and status (SGW_HTTP_CODES, the last slot: any other) */
@@ -92,6 +93,9 @@ struct sgw_http {
 /* Answers. json is consumed (decref'd). */
 void sgw_reply_json(sgw_req *r, int status, json_t *json);
 void sgw_reply_raw(sgw_req *r, int status, const char *json, size_t len);
+/* The status line and headers of a JSON answer of len bytes, which the
+ * caller then writes (mg_write) itself. */
+void sgw_reply_head(sgw_req *r, int status, size_t len);
 void sgw_reply_error(sgw_req *r, int status, const char *code, const char *error);
 void sgw_reply_html(sgw_req *r, int status, const char *html);
 void sgw_reply_redirect(sgw_req *r, const char *location);
@@ -210,6 +214,26 @@ void h_webhooks_dead(sgw_req *r);
 void h_webhooks_replay(sgw_req *r);
 void h_apps_test_webhook(sgw_req *r);
 /* ======================================================== end webhooks */
+
+/* ======================================================== RingCentral webhooks (http/h_rcwebhook.c) */
+void h_rc_webhook(sgw_req *r);  /* POST /v1/webhooks/ringcentral */
+/* Around a change of a tenant's RingCentral connection (stored, replaced,
+ * removed): before reads the old one (heap, or NULL); after (which frees
+ * it) tells the rcwebhook actor, if stored, to delete the old
+ * subscription and (connected) to subscribe for the new one. */
+char *sgw_rcwh_conn_before(sgw_req *r, const char *tenant);
+void sgw_rcwh_conn_after(sgw_req *r, const char *tenant, char *old, int stored, int connected);
+/* Add "webhook": {subscribed, subscriptionId, expiresAt} to a connection answer. */
+void sgw_rcwh_describe(sgw_req *r, const char *tenant, json_t *answer);
+/* The rcwebhook counters as Prometheus text (heap). */
+char *sgw_rcwh_metrics(const sgw_app *app);
+/* ======================================================== end RingCentral webhooks */
+
+/* ======================================================== batches (http/h_batches.c) */
+void h_batches_create(sgw_req *r);    /* POST /v1/sms/batches (reads its body itself) */
+void h_batches_get(sgw_req *r);       /* GET /v1/sms/batches/:id */
+void h_batches_messages(sgw_req *r);  /* GET /v1/sms/batches/:id/messages */
+/* ======================================================== end batches */
 
 /* ======================================================== websocket (http/h_ws.c, ws/) */
 /* The key's identity (role, test, app, tenant, key_hash) without limits or

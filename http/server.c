@@ -4,6 +4,8 @@
  * One catch-all civetweb handler reads the body (at most
  * http.max_body_bytes: larger is 413 before any of it is parsed), finds the
  * route, authenticates when the route needs it, and calls the handler.
+ * A streaming route (POST /v1/sms/batches) reads its body itself, in
+ * chunks, under its own limit.
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -15,12 +17,13 @@
 #include "bus/util.h"
 #include "http/http.h"
 
-enum { AUTH_NONE = 0, AUTH_KEY = 1 };
+enum { AUTH_NONE = 0, AUTH_KEY = 1,
+       STREAM = 2 /* flag: the handler reads the body itself (r->body is NULL) */ };
 
 typedef struct route {
     const char *method;
     const char *pattern;   /* segments; ":x" matches one segment */
-    int auth;
+    int auth;              /* AUTH_NONE or AUTH_KEY, maybe | STREAM */
     void (*fn)(sgw_req *r);
 } route;
 
@@ -30,6 +33,9 @@ static const route routes[] = {
     { "GET", "/metrics", AUTH_NONE, h_metrics },
     { "GET", "/v1/openapi.json", AUTH_NONE, h_openapi },
     { "POST", "/v1/sms/send", AUTH_KEY, h_sms_send },
+    { "POST", "/v1/sms/batches", AUTH_KEY | STREAM, h_batches_create },
+    { "GET", "/v1/sms/batches/:id", AUTH_KEY, h_batches_get },
+    { "GET", "/v1/sms/batches/:id/messages", AUTH_KEY, h_batches_messages },
     { "GET", "/v1/sms/status/:id", AUTH_KEY, h_sms_status },
     { "GET", "/v1/sms", AUTH_KEY, h_sms_list },
     { "GET", "/v1/sms/:id", AUTH_KEY, h_sms_get },
@@ -58,6 +64,7 @@ static const route routes[] = {
     { "GET", "/v1/rc/callback", AUTH_NONE, h_rc_callback },
     { "GET", "/v1/rc/status", AUTH_KEY, h_rc_status },
     { "POST", "/v1/rc/disconnect", AUTH_KEY, h_rc_disconnect },
+    { "POST", "/v1/webhooks/ringcentral", AUTH_NONE, h_rc_webhook },
     { "POST", "/v1/apps/register", AUTH_KEY, h_apps_register },
     { "GET", "/v1/apps", AUTH_KEY, h_apps_list },
     { "GET", "/v1/apps/:id", AUTH_KEY, h_apps_get },
@@ -95,13 +102,18 @@ static const char *reason(int status)
     }
 }
 
-void sgw_reply_raw(sgw_req *r, int status, const char *json, size_t len)
+void sgw_reply_head(sgw_req *r, int status, size_t len)
 {
     r->status = status;
     mg_printf(r->conn,
               "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
               "Cache-Control: no-store\r\n%s\r\n",
               status, reason(status), len, r->extra_headers);
+}
+
+void sgw_reply_raw(sgw_req *r, int status, const char *json, size_t len)
+{
+    sgw_reply_head(r, status, len);
     if (strcmp(r->method, "HEAD") != 0)
         mg_write(r->conn, json, len);
 }
@@ -305,11 +317,11 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
         goto done;
     }
     r.route = rt->pattern;
-    if (rt->auth == AUTH_KEY && sgw_auth_ip_blocked(&r))
+    if ((rt->auth & AUTH_KEY) && sgw_auth_ip_blocked(&r))
         goto done;
-    if (!read_body(&r))
+    if (!(rt->auth & STREAM) && !read_body(&r))
         goto done;
-    if (rt->auth == AUTH_KEY && !sgw_auth_check(&r))
+    if ((rt->auth & AUTH_KEY) && !sgw_auth_check(&r))
         goto done;
     rt->fn(&r);
 done:
@@ -318,6 +330,21 @@ done:
         atomic_fetch_add_explicit(&srv->by_class[r.status / 100], 1, memory_order_relaxed);
     count_request(srv, rt, r.status, sgw_mono_us() - t0);
     return r.status ? r.status : 500;
+}
+
+/* civetweb listens from mg_start2 on, before the handlers are set: a
+ * request in that moment gets 503 (retry), not civetweb's own 404. */
+static int http_begin_request(struct mg_connection *conn)
+{
+    sgw_http *h = mg_get_user_data(mg_get_context(conn));
+    if (h && atomic_load(&h->handlers_set))
+        return 0;
+    static const char body[] = "{\"error\":\"Starting\",\"code\":\"unavailable\"}";
+    mg_printf(conn,
+              "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+              "Retry-After: 1\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+              sizeof body - 1, body);
+    return 503;
 }
 
 static int http_log_message(const struct mg_connection *conn, const char *message)
@@ -376,6 +403,7 @@ sgw_err sgw_http_start(const sgw_http_deps *deps, sgw_http **out, char *why, siz
     };
     struct mg_callbacks cb = { 0 };
     cb.log_message = http_log_message;
+    cb.begin_request = http_begin_request;
     mg_init_library(0);
     struct mg_init_data init = { .callbacks = &cb, .user_data = h, .configuration_options = options };
     struct mg_error_data err = { .text = why, .text_buffer_size = whysz };
@@ -396,6 +424,7 @@ sgw_err sgw_http_start(const sgw_http_deps *deps, sgw_http **out, char *why, siz
         free(h);
         return SGW_EIO;
     }
+    atomic_store(&h->handlers_set, 1);
     *out = h;
     return SGW_OK;
 }

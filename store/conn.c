@@ -114,8 +114,23 @@ sgw_err sgw_store_conn_account(sgw_store *s, const char *tenant, const char *pro
     return rv;
 }
 
+static sgw_err conn_patch(sgw_store *s, const char *tenant, const char *provider,
+                          const char *patch_json, int bump);
+
 sgw_err sgw_store_conn_patch_secret(sgw_store *s, const char *tenant, const char *provider,
                                     const char *patch_json)
+{
+    return conn_patch(s, tenant, provider, patch_json, 0);
+}
+
+sgw_err sgw_store_conn_rotate_secret(sgw_store *s, const char *tenant, const char *provider,
+                                     const char *patch_json)
+{
+    return conn_patch(s, tenant, provider, patch_json, 1);
+}
+
+static sgw_err conn_patch(sgw_store *s, const char *tenant, const char *provider,
+                          const char *patch_json, int bump)
 {
     char id[96], *text;
     conn_id(id, sizeof id, tenant, provider);
@@ -135,10 +150,16 @@ sgw_err sgw_store_conn_patch_secret(sgw_store *s, const char *tenant, const char
     rv = SGW_EPROTO;
     if (sealed && json_is_object(patch) &&
         sgw_secret_open(sgw_store_secret_key(s), id, sealed, &plain) == SGW_OK &&
-        json_is_object(sec = json_loads(plain, 0, NULL)) && json_object_update(sec, patch) == 0) {
+        (sec = json_loads(plain, 0, NULL)) != NULL && /* (json_is_object evaluates twice) */
+        json_is_object(sec) && json_object_update(sec, patch) == 0) {
         char *st = json_dumps(sec, JSON_COMPACT);
         if (st && sgw_secret_seal(sgw_store_secret_key(s), id, st, &resealed) == SGW_OK) {
             json_object_set_new(doc, "sealed", json_string(resealed));
+            if (bump) { /* what others derived from the secret is stale */
+                json_int_t v = json_integer_value(json_object_get(doc, "version"));
+                json_int_t now = (json_int_t)sgw_now_ms();
+                json_object_set_new(doc, "version", json_integer(now > v ? now : v + 1));
+            }
             out = json_dumps(doc, JSON_COMPACT);
         }
         if (st) {

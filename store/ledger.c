@@ -183,18 +183,14 @@ sgw_err sgw_store_sms_insert_charged(sgw_store *s, sgw_sms *const *v, const int6
             continue;
         }
         acct *a = acct_find(accts, nt, m->tenant);
-        int q = (int)(a->quota - a->used);
-        if (q < 0)
-            q = 0;
-        if (q > m->segments)
-            q = m->segments;
-        int64_t w = (int64_t)(m->segments - q) * unit_price[i];
-        if (w > a->wallet) {
+        int64_t left = a->quota - a->used;
+        int q;
+        int64_t w;
+        if (!sgw_ledger_charge_one(&left, &a->wallet, m->segments, unit_price[i], &q, &w)) {
             paid[i] = 0; /* neither quota nor wallet covers it */
             continue;
         }
         a->used += q;
-        a->wallet -= w;
         a->dirty |= q > 0 || w > 0;
         m->charge_quota = q;
         m->charge_wallet = w;
@@ -217,6 +213,63 @@ out:
     free(accts);
     free(keep);
     return rv;
+}
+
+int sgw_ledger_charge_one(int64_t *quota_left, int64_t *wallet, int segments, int64_t unit,
+                          int *q, int64_t *w)
+{
+    int64_t fromq = *quota_left < 0 ? 0 : *quota_left;
+    if (fromq > segments)
+        fromq = segments;
+    int64_t cost = (int64_t)(segments - fromq) * unit;
+    if (cost > *wallet)
+        return 0;
+    *quota_left -= fromq;
+    *wallet -= cost;
+    *q = (int)fromq;
+    *w = cost;
+    return 1;
+}
+
+sgw_err sgw_store_tenant_balance(sgw_store *s, const char *tenant, int *month,
+                                 int64_t *quota_left, int64_t *wallet)
+{
+    acct a;
+    *month = sgw_ledger_month(sgw_now_ms());
+    sgw_err rv = acct_load(s, &a, tenant, *month);
+    if (rv == SGW_OK) {
+        *quota_left = a.quota - a.used;
+        *wallet = a.wallet;
+    }
+    json_decref(a.doc);
+    return rv;
+}
+
+sgw_err sgw_ledger_debit_begin_(sgw_store *s, rocksdb_writebatch_t *wb, const char *tenant,
+                                int month, int64_t quota, int64_t wallet, unsigned *stripe)
+{
+    *stripe = sgw_ledger_stripe_(tenant);
+    pthread_mutex_lock(sgw_store_ledger_lock_(s, *stripe));
+    if (quota == 0 && wallet == 0)
+        return SGW_OK;
+    acct a;
+    sgw_err rv = acct_load(s, &a, tenant, month);
+    if (rv == SGW_OK && (month != sgw_ledger_month(sgw_now_ms()) ||
+                         a.quota - a.used < quota || a.wallet < wallet))
+        rv = SGW_ESTATE;
+    if (rv == SGW_OK) {
+        a.used += (int)quota;
+        a.wallet -= wallet;
+        a.dirty = 1;
+        rv = acct_put(s, wb, &a);
+    }
+    json_decref(a.doc);
+    return rv;
+}
+
+void sgw_ledger_debit_end_(sgw_store *s, unsigned stripe)
+{
+    pthread_mutex_unlock(sgw_store_ledger_lock_(s, stripe));
 }
 
 sgw_err sgw_ledger_refunds_begin_(sgw_store *s, rocksdb_writebatch_t *wb, sgw_sms *recs,

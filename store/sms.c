@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus/msg.h"
+
 #define SMS_RECORD_VERSION 1
 
 static const char *const status_names[SGW_ST_MAX] = {
@@ -221,7 +223,8 @@ static int up_fixed(const msgpack_object *o, char *out, size_t outsz)
     }
     if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= outsz)
         return 0;
-    memcpy(out, o->via.str.ptr, o->via.str.size);
+    /* (an empty str may have a NULL ptr: msgpack-c) */
+    memcpy(out, o->via.str.size ? o->via.str.ptr : "", o->via.str.size);
     out[o->via.str.size] = '\0';
     return 1;
 }
@@ -234,7 +237,7 @@ static int up_heap(const msgpack_object *o, char **out)
         return 1;
     if (o->type != MSGPACK_OBJECT_STR)
         return 0;
-    *out = strndup(o->via.str.ptr, o->via.str.size);
+    *out = strndup(o->via.str.size ? o->via.str.ptr : "", o->via.str.size);
     return *out != NULL;
 }
 
@@ -245,7 +248,8 @@ sgw_err sgw_sms_decode(const void *buf, size_t len, sgw_sms *s)
     msgpack_unpacked_init(&up);
     size_t off = 0;
     int ok = 0;
-    if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS)
+    if (!sgw_msgpack_plausible(buf, len) ||
+        msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS)
         goto done;
     const msgpack_object *r = &up.data;
     if (r->type != MSGPACK_OBJECT_ARRAY || r->via.array.size < SMS_FIELDS)

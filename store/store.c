@@ -18,12 +18,16 @@ enum { CF_DEFAULT = 0, CF_SMS, CF_SMS_IDX, CF_SCHED, CF_TENANTS, CF_APPS, CF_KEY
        CF_TEMPLATES, CF_SENDER_IDS,
        CF_IDEM, /* store/idem.c */
        CF_OUTBOX, /* store/outbox.c: app webhook deliveries */
+       CF_PROVID, /* store/provid.c: provider message id -> message id */
+       CF_BATCHES, /* store/batch.c: batch uploads, documents, counters, members */
        CF_MAX };
 static const char *const cf_names[CF_MAX] = {
     "default", "sms", "sms_idx", "sched", "tenants", "apps", "keys", "meta", "conns",
     "templates", "sender_ids",
     "idem",
     "outbox",
+    "provid",
+    "batches",
 };
 static const int doc_cf[SGW_DOC_MAX] = { CF_TENANTS, CF_APPS, CF_KEYS, CF_META, CF_CONNS,
                                                CF_TEMPLATES, CF_SENDER_IDS };
@@ -171,6 +175,7 @@ sgw_err sgw_store_open(const char *dir, const sgw_cfg *cfg, sgw_store **out, cha
     /* the background sync serves "batch", and "always" with unsynced updates */
     if ((s->sync_policy == 1 || (s->sync_policy == 0 && !s->sync_updates)) && pthread_create(&s->syncer, NULL, store_syncer, s) == 0)
         s->syncer_running = 1;
+    sgw_store_batch_recover_(s); /* uploads a crash cut short (store/batch.c) */
     *out = s;
     return SGW_OK;
 }
@@ -383,7 +388,9 @@ sgw_err sgw_store_sms_update(sgw_store *s, const char *const *ids, int n, sgw_sm
     int64_t *old_due = calloc((size_t)(n ? n : 1), sizeof *old_due);
     int *old_kind = calloc((size_t)(n ? n : 1), sizeof *old_kind);
     int *state = calloc((size_t)(n ? n : 1), sizeof *state); /* 0 absent, 1 loaded, 2 alias */
-    if (!recs || !old_due || !old_kind || !state) {
+    int *old_status = calloc((size_t)(n ? n : 1), sizeof *old_status);
+    sgw_batch_tally tally = { 0 }; /* store/batch.c: batch counters, in this write */
+    if (!recs || !old_due || !old_kind || !state || !old_status) {
         rv = SGW_ENOMEM;
         goto out;
     }
@@ -405,6 +412,7 @@ sgw_err sgw_store_sms_update(sgw_store *s, const char *const *ids, int n, sgw_sm
             m = &recs[i];
             old_due[i] = m->due_ms;
             old_kind[i] = m->due_kind;
+            old_status[i] = m->status;
         }
         if (found && prev >= 0)
             found[i] = SGW_OK;
@@ -429,14 +437,20 @@ sgw_err sgw_store_sms_update(sgw_store *s, const char *const *ids, int n, sgw_sm
         }
         if ((rv = put_record(wb, s, m)) != SGW_OK)
             goto out;
+        sgw_store_provid_put_(s, wb, m); /* store/provid.c */
+        if (m->batch_id[0])
+            sgw_batch_tally_note_(&tally, old_status[i], m);
         writes++;
     }
     /* a charged message that failed is refunded in this same write */
     sgw_ledger_refunds ref = { 0 };
     if (writes && (rv = sgw_ledger_refunds_begin_(s, wb, recs, state, n, &ref)) != SGW_OK)
         goto out;
-    if (writes)
+    if (writes && tally.n)
+        rv = sgw_batch_tally_begin_(s, wb, &tally);
+    if (writes && rv == SGW_OK)
         rv = store_write(s, wb, writes, ref.n ? 0 : 1);
+    sgw_batch_tally_end_(&tally);
     sgw_ledger_refunds_end_(s, &ref);
 out:
     for (int i = 0; recs && i < n; i++)
@@ -445,6 +459,8 @@ out:
     free(old_due);
     free(old_kind);
     free(state);
+    free(old_status);
+    sgw_batch_tally_end_(&tally);
     rocksdb_writebatch_destroy(wb);
     for (int i = nlocked - 1; i >= 0; i--)
         pthread_mutex_unlock(&s->stripes[st[i]]);
@@ -678,6 +694,20 @@ const sgw_secret_key *sgw_store_secret_key(sgw_store *s) { return &s->secret; }
 rocksdb_t *sgw_store_db_(sgw_store *s) { return s->db; }
 rocksdb_column_family_handle_t *sgw_store_cf_idem_(sgw_store *s) { return s->cf[CF_IDEM]; }
 rocksdb_column_family_handle_t *sgw_store_cf_outbox_(sgw_store *s) { return s->cf[CF_OUTBOX]; }
+rocksdb_column_family_handle_t *sgw_store_cf_provid_(sgw_store *s) { return s->cf[CF_PROVID]; }
+rocksdb_column_family_handle_t *sgw_store_cf_batches_(sgw_store *s) { return s->cf[CF_BATCHES]; }
+rocksdb_column_family_handle_t *sgw_store_cf_sms_(sgw_store *s) { return s->cf[CF_SMS]; }
+sgw_err sgw_store_put_record_(sgw_store *s, rocksdb_writebatch_t *wb, const sgw_sms *m)
+{
+    return put_record(wb, s, m);
+}
+void sgw_store_put_idx_(sgw_store *s, rocksdb_writebatch_t *wb, const sgw_sms *m)
+{
+    unsigned char k[64 + ID_MAX];
+    if (strlen(m->id) < ID_MAX && strlen(m->tenant) <= 63)
+        rocksdb_writebatch_put_cf(wb, s->cf[CF_SMS_IDX], (const char *)k,
+                                  idx_key(k, m->tenant, m->created_ms, m->id), "", 0);
+}
 rocksdb_readoptions_t *sgw_store_ropts_(sgw_store *s) { return s->ropts; }
 sgw_err sgw_store_write_(sgw_store *s, rocksdb_writebatch_t *wb, int records, int update)
 {

@@ -12,6 +12,8 @@
  *   templates, sender_ids   tenant "/" id -> JSON document
  *   idem      Idempotency-Key records (store/idem.c)
  *   outbox    app webhook deliveries, per app in order (store/outbox.c)
+ *   provid    provider "/" provider message id -> msg id (store/provid.c)
+ *   batches   batch uploads, documents, counters, members (store/batch.c)
  *
  * Durability: with sync "always" every insert and document write returns
  * after its WAL fsync (RocksDB joins concurrent writers into one group
@@ -154,6 +156,16 @@ sgw_err sgw_store_tenant_update(sgw_store *s, const char *tenant, sgw_tenant_fn 
 sgw_err sgw_store_tenant_usage(sgw_store *s, const char *tenant, int *month, int *quota_used);
 /* yyyymm (UTC) of a wall time in ms. */
 int sgw_ledger_month(int64_t ms);
+/* One message's charge: its segments from *quota_left while it lasts, the
+ * rest at unit minor units each from *wallet; both are decreased and the
+ * split returned in *q and *w. 0 (nothing changed) when they cannot cover
+ * it. Pure. */
+int sgw_ledger_charge_one(int64_t *quota_left, int64_t *wallet, int segments, int64_t unit,
+                          int *q, int64_t *w);
+/* A tenant's month (yyyymm, UTC), quota segments left in it and wallet,
+ * as they are now. */
+sgw_err sgw_store_tenant_balance(sgw_store *s, const char *tenant, int *month,
+                                 int64_t *quota_left, int64_t *wallet);
 
 /* ---------------------------------------------------------------- templates, sender IDs */
 
@@ -186,6 +198,11 @@ sgw_err sgw_store_conn_delete(sgw_store *s, const char *tenant, const char *prov
  * connection stays valid. SGW_ENOENT if it is gone (disconnected). */
 sgw_err sgw_store_conn_patch_secret(sgw_store *s, const char *tenant, const char *provider,
                                     const char *patch_json);
+/* The same, and the version changes: for a secret rotated by someone that
+ * others hold a copy of (an OAuth refresh token used by the RingCentral
+ * webhook keeper, actors/rcwebhook.c): their caches reload it. */
+sgw_err sgw_store_conn_rotate_secret(sgw_store *s, const char *tenant, const char *provider,
+                                     const char *patch_json);
 /* The connection's version only (cheap: nothing is opened). SGW_ENOENT if
  * there is none. */
 sgw_err sgw_store_conn_version(sgw_store *s, const char *tenant, const char *provider,
@@ -241,6 +258,14 @@ sgw_err sgw_store_idem_delete(sgw_store *s, const char *id, int64_t expires_ms);
 int sgw_store_idem_purge(sgw_store *s, int64_t now_ms, int max);
 /* ======================================================== end idempotency */
 
+/* ======================================================== provider ids (store/provid.c)
+ * Our outbound message that a provider's message id names (written with
+ * the record change that sets it: sgw_store_sms_update). SGW_ENOENT if
+ * none. */
+sgw_err sgw_store_provid_get(sgw_store *s, const char *provider, const char *pmid,
+                             char id[24]);
+/* ======================================================== end provider ids */
+
 /* ======================================================== webhook outbox (store/outbox.c)
  * App webhook deliveries (SPEC section 9), in the column family "outbox":
  *   "S" app                 -> be64 the app's last sequence number
@@ -290,5 +315,95 @@ typedef struct sgw_outbox_stats {
 } sgw_outbox_stats;
 void sgw_store_outbox_stats(sgw_outbox_stats *out);
 /* ======================================================== end webhook outbox */
+
+/* ======================================================== batches (store/batch.c)
+ * Batches (SPEC section 5), in the column family "batches":
+ *   "P" id               -> an upload under way (its tenant): removed by its
+ *                           commit or abort, and at open (a crash mid-upload)
+ *   "R" id               -> release cursor: next to release, size, due ms, next
+ *                           to list, created ms, tenant (store/batch.c)
+ *   id "/D"              -> the batch document (JSON), written by the commit
+ *   id "/C"              -> counters: be64 out, processed, cost, mtime
+ *   id "/M" be64(seq)    -> message id: the batch's messages, in request order
+ *   id "/S" be64(seq)    -> staged recipient (upload pass 1): be32 message index + to
+ *   id "/T" be64(index)  -> staged text of message index (upload pass 1)
+ *
+ * An upload is staged, then committed in ONE write (or removed):
+ *   1. stage: every recipient as the body streams in (S and T entries, in
+ *      writes of `chunk` entries; the P marker with the first);
+ *   2. add: the body is whole and valid: each accepted recipient becomes a
+ *      message record (CF sms, no list-index or schedule entry: nothing
+ *      finds it) and an M entry, again in chunks;
+ *   3. commit: one durable write: the document, counters and release
+ *      cursor, the tenant's charge, and the removal of P, S and T. Only now
+ *      does the batch exist.
+ * Until 3, nothing of the batch is visible or scheduled; an abort (or, after
+ * a crash, sgw_store_open) deletes what 1 and 2 wrote. Stage and add writes
+ * are not fsynced: the commit's fsync (store.sync) covers them, as the WAL
+ * is one sequence.
+ *
+ * Release (the scheduler): a committed batch's messages first get their
+ * list-index entries (GET /v1/sms), a page at a time, at once; then, once
+ * its due time (sendAt, or the commit) has come, they enter the pipeline a
+ * page at a time, in order, while fewer than `window` of them are
+ * released and not yet sent or finished: each page is leased (the normal
+ * recovery path from then on) and handed to the scheduler.
+ *
+ * Counters: sgw_store_sms_update keeps each batch's counters (messages
+ * sent or finished, messages finished, their cost, last change) in the
+ * same write as its messages' status changes, under a per-batch lock. */
+#define SGW_BATCH_ID_LEN 22   /* "batch_" + 16 hex */
+typedef struct sgw_batch_up sgw_batch_up;
+
+/* A new upload for tenant (nothing written yet); id gets the batch id.
+ * chunk: entries per write. */
+sgw_err sgw_store_batch_up_new(sgw_store *s, const char *tenant, int chunk, sgw_batch_up **out,
+                               char id[SGW_BATCH_ID_LEN + 1]);
+/* Stage recipient `to` (len bytes) of message msg_index (from 1). */
+sgw_err sgw_store_batch_stage(sgw_batch_up *u, uint32_t msg_index, const char *to, size_t len);
+/* Stage the text of message msg_index. */
+sgw_err sgw_store_batch_stage_text(sgw_batch_up *u, uint32_t msg_index, const char *text,
+                                   size_t len);
+/* Every staged recipient in order: seq from 1, the message's own text
+ * (NULL: none; text_len bytes). fn returns 0 to stop (then SGW_ECLOSED). */
+typedef int (*sgw_batch_staged_fn)(void *ctx, uint64_t seq, uint32_t msg_index, const char *to,
+                                   size_t to_len, const char *text, size_t text_len);
+sgw_err sgw_store_batch_staged_scan(sgw_batch_up *u, sgw_batch_staged_fn fn, void *ctx);
+/* Add an accepted message: its id (unique) and batch_id are set here. */
+sgw_err sgw_store_batch_add(sgw_batch_up *u, sgw_sms *rec);
+/* The charge of a live batch: quota segments and wallet minor units, taken
+ * in the commit write from the tenant of month (yyyymm) if both are still
+ * there (else SGW_ESTATE and nothing is written). */
+typedef struct sgw_batch_charge {
+    int month;
+    int64_t quota, wallet;
+} sgw_batch_charge;
+/* Commit: doc_json is the batch document; due_ms when its release may
+ * begin. charge may be NULL (test keys). */
+sgw_err sgw_store_batch_commit(sgw_batch_up *u, const char *doc_json, int64_t created_ms,
+                               int64_t due_ms, const sgw_batch_charge *charge);
+/* Free the upload; if it did not commit, delete everything it wrote.
+ * NULL-safe. */
+void sgw_store_batch_up_destroy(sgw_batch_up **u);
+
+/* A committed batch: *json its document (heap). SGW_ENOENT if none. */
+typedef struct sgw_batch_counts {
+    int64_t out, processed, cost, mtime_ms;
+} sgw_batch_counts;
+sgw_err sgw_store_batch_get(sgw_store *s, const char *id, char **json, sgw_batch_counts *c);
+/* The batch's messages from position `after` (0: the first), at most max:
+ * fn gets each id; *next is the position after the last one given, or 0
+ * when there are no more. */
+sgw_err sgw_store_batch_members(sgw_store *s, const char *id, uint64_t after, int max,
+                                void (*fn)(void *ctx, const char *msg_id), void *ctx,
+                                uint64_t *next);
+/* The scheduler's step: release at most page messages of each due batch
+ * (window as above): each record released is given to fn (borrowed) after
+ * the writes. Returns how many members it went past (0: nothing to do
+ * now). */
+typedef void (*sgw_batch_release_fn)(void *ctx, const sgw_sms *rec);
+int sgw_store_batch_release(sgw_store *s, int64_t now_ms, int64_t lease_ms, int page, int window,
+                            sgw_batch_release_fn fn, void *ctx);
+/* ======================================================== end batches */
 
 #endif

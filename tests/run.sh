@@ -3,11 +3,12 @@
 #   1. the gcc build (-Wall -Wextra -Werror): unit and end-to-end tests
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build: all tests again
 #   3. a ThreadSanitizer build: the bus, actor and store unit tests
+#   4. fuzz: each libFuzzer target briefly (clang, tests/fuzz/run.sh)
 # Each stage prints ctest's summary; the script exits non-zero on the first
-# failing stage. STAGES="1 2 3" selects stages.
+# failing stage. STAGES="1 2 3 4" selects stages.
 set -eu
 cd "$(dirname "$0")/.."
-STAGES=${STAGES:-"1 2 3"}
+STAGES=${STAGES:-"1 2 3 4"}
 JOBS=$(nproc)
 export SMSGW_TEST_SLOW_OK=1
 
@@ -35,6 +36,7 @@ for s in $STAGES; do
         run_stage "ASan+UBSan: all tests" build-asan address -j2 ;;
     3) TSAN_OPTIONS="halt_on_error=1 suppressions=$(pwd)/tests/tsan.supp" \
         run_stage "TSan: bus, actor and store tests" build-tsan thread -L unit -R 'unit\.(msg|actor|store|cfg)' ;;
+    4) echo "=== fuzz: each target briefly" && sh tests/fuzz/run.sh ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
     esac
 done

@@ -44,9 +44,10 @@
 
 #include "bus/log.h"
 #include "bus/util.h"
+#include "transport/rc_parse.h"
 #include "transport/transport.h"
 
-enum { FEAT_SMS = 1, FEAT_A2P = 2 };
+enum { FEAT_SMS = SGW_RC_FEAT_SMS, FEAT_A2P = SGW_RC_FEAT_A2P };
 
 typedef struct rc_num {
     char phone[24];
@@ -128,6 +129,14 @@ typedef struct rc_conn {
     rc_acct *accts;
     rc_job *timers;          /* QUERY jobs waiting for their time, unordered */
     rc_job *active;          /* jobs whose request is in curl */
+    int nactive, max_active; /* requests in curl; at most max_connections */
+    /* jobs waiting for one of the max_connections, FIFO: [0] tokens,
+     * numbers and sends, [1] status queries (which never delay a send).
+     * A request enters curl only when it can have a connection at once, so
+     * its timeout (CURLOPT_TIMEOUT_MS, counted from entering curl) is the
+     * provider's time, never time queued behind others: a send declared
+     * timed out was given the whole timeout on the wire. */
+    rc_job *startq_head[2], *startq_tail[2];
     sgw_tr_outcome *out;     /* finished outcomes, a FIFO */
     int out_head, out_n, out_cap;
     int inflight;            /* submitted sends whose outcome is not yet polled */
@@ -253,21 +262,7 @@ static size_t rc_header_cb(char *buf, size_t size, size_t nitems, void *ud)
  * the REST API, {"error", "error_description"} for OAuth. */
 static void rc_error_text(const rc_job *j, char *code, size_t codesz, char *msg, size_t msgsz)
 {
-    json_t *o = j->resp ? json_loads(j->resp, 0, NULL) : NULL;
-    const char *c = json_string_value(json_object_get(o, "errorCode"));
-    const char *m = json_string_value(json_object_get(o, "message"));
-    json_t *first = json_array_get(json_object_get(o, "errors"), 0);
-    if (!c)
-        c = json_string_value(json_object_get(first, "errorCode"));
-    if (!m)
-        m = json_string_value(json_object_get(first, "message"));
-    if (!c)
-        c = json_string_value(json_object_get(o, "error"));
-    if (!m)
-        m = json_string_value(json_object_get(o, "error_description"));
-    snprintf(code, codesz, "%s", c ? c : "");
-    snprintf(msg, msgsz, "%s", m ? m : "no error message");
-    json_decref(o);
+    sgw_rc_error_text(j->resp, code, codesz, msg, msgsz);
 }
 
 static long job_status(const rc_job *j)
@@ -589,9 +584,10 @@ static void active_unlink(rc_conn *c, rc_job *j)
     j->aprev = j->anext = NULL;
 }
 
-static void job_start(rc_conn *c, rc_job *j)
+static void job_start_now(rc_conn *c, rc_job *j)
 {
     if (curl_multi_add_handle(c->multi, j->easy) == CURLM_OK) {
+        c->nactive++;
         j->aprev = NULL;
         j->anext = c->active;
         if (c->active)
@@ -612,6 +608,35 @@ static void job_start(rc_conn *c, rc_job *j)
             job_free(j);
         }
     }
+}
+
+static void job_start(rc_conn *c, rc_job *j)
+{
+    if (c->nactive < c->max_active) {
+        job_start_now(c, j);
+        return;
+    }
+    int q = j->kind == JOB_QUERY;
+    j->next = NULL;
+    if (c->startq_tail[q])
+        c->startq_tail[q]->next = j;
+    else
+        c->startq_head[q] = j;
+    c->startq_tail[q] = j;
+}
+
+/* A connection came free: start waiting jobs, sends before queries. */
+static void start_pending(rc_conn *c)
+{
+    for (int q = 0; q < 2; q++)
+        while (c->nactive < c->max_active && c->startq_head[q]) {
+            rc_job *j = c->startq_head[q];
+            c->startq_head[q] = j->next;
+            if (!c->startq_head[q])
+                c->startq_tail[q] = NULL;
+            j->next = NULL;
+            job_start_now(c, j);
+        }
 }
 
 static rc_lane *lane_of(rc_acct *a, const char *from)
@@ -784,29 +809,25 @@ static void done_token(rc_conn *c, rc_job *j, CURLcode cr)
     long st = cr == CURLE_OK ? job_status(j) : 0;
     int64_t now = sgw_now_ms();
     if (st == 200) {
-        json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL);
-        const char *tok = json_string_value(json_object_get(o, "access_token"));
-        json_int_t ttl = json_integer_value(json_object_get(o, "expires_in"));
-        const char *refresh = json_string_value(json_object_get(o, "refresh_token"));
-        json_int_t rttl = json_integer_value(json_object_get(o, "refresh_token_expires_in"));
-        json_t *owner = json_object_get(o, "owner_id");
-        if (json_is_string(owner))
-            snprintf(a->owner, sizeof a->owner, "%s", json_string_value(owner));
-        else if (json_is_integer(owner))
-            snprintf(a->owner, sizeof a->owner, "%lld", (long long)json_integer_value(owner));
-        if (tok && ttl > 0) {
+        sgw_rc_token t;
+        int got = sgw_rc_token_parse(j->resp, now, &t);
+        if (t.has_owner)
+            snprintf(a->owner, sizeof a->owner, "%s", t.owner);
+        if (got) {
             str_wipe(&a->token);
-            a->token = strdup(tok);
+            a->token = t.access;
+            t.access = NULL;
             a->token_gen++;
-            a->token_exp_ms = now + (int64_t)ttl * 1000;
-            if (refresh) {
+            a->token_exp_ms = t.exp_ms;
+            if (t.refresh) {
                 str_wipe(&a->refresh);
-                a->refresh = strdup(refresh);
-                a->refresh_exp_ms = rttl > 0 ? now + (int64_t)rttl * 1000 : 0;
+                a->refresh = t.refresh;
+                t.refresh = NULL;
+                a->refresh_exp_ms = t.refresh_exp_ms;
                 if (!a->jwt && c->host && c->host->save_secret) {
                     /* an OAuth connection lives on its refresh token, which
                      * RingCentral rotates: keep the new one */
-                    json_t *patch = json_pack("{s:s, s:I}", "refreshToken", refresh,
+                    json_t *patch = json_pack("{s:s, s:I}", "refreshToken", a->refresh,
                                               "refreshTokenExpiresAt", (json_int_t)a->refresh_exp_ms);
                     char *text = patch ? json_dumps(patch, JSON_COMPACT) : NULL;
                     if (text)
@@ -817,14 +838,13 @@ static void done_token(rc_conn *c, rc_job *j, CURLcode cr)
             }
             a->token_err[0] = '\0';
             a->token_retry_at = 0;
-            json_decref(o);
             job_free(j);
             sgw_log(SGW_LOG_INFO, "ringcentral", "%s: access token for %lld s", a->tenant,
-                    (long long)ttl);
+                    (long long)((a->token_exp_ms - now) / 1000));
             acct_release(c, a);
             return;
         }
-        json_decref(o);
+        sgw_rc_token_wipe(&t);
         st = 502; /* a 200 without a token: treat as a passing fault */
     }
     char code[64], msg[200];
@@ -873,20 +893,19 @@ static void done_token(rc_conn *c, rc_job *j, CURLcode cr)
     acct_fail_waiting(c, a, SGW_SEND_RETRY, "provider_auth_unavailable", a->token_err);
 }
 
-static unsigned parse_features(json_t *arr)
+/* A number of a page (sgw_rc_numbers_page): gathered in the NUMBERS job. */
+static int numbers_add(void *ctx, const char *phone, const char *ext, unsigned feat)
 {
-    unsigned f = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        const char *s = json_string_value(v);
-        if (s && strcmp(s, "SmsSender") == 0)
-            f |= FEAT_SMS;
-        else if (s && strcmp(s, "A2PSmsSender") == 0)
-            f |= FEAT_A2P;
-    }
-    return f;
+    rc_job *j = ctx;
+    rc_num *v = realloc(j->nums, sizeof *v * (size_t)(j->nnums + 1));
+    if (!v)
+        return 0;
+    j->nums = v;
+    rc_num *n = &v[j->nnums++];
+    snprintf(n->phone, sizeof n->phone, "%s", phone);
+    snprintf(n->ext, sizeof n->ext, "%s", ext);
+    n->feat = feat;
+    return 1;
 }
 
 static void done_numbers(rc_conn *c, rc_job *j, CURLcode cr)
@@ -901,36 +920,7 @@ static void done_numbers(rc_conn *c, rc_job *j, CURLcode cr)
     }
     long st = cr == CURLE_OK ? job_status(j) : 0;
     if (st == 200) {
-        json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL);
-        json_t *recs = json_object_get(o, "records");
-        size_t i;
-        json_t *r;
-        json_array_foreach(recs, i, r)
-        {
-            const char *phone = json_string_value(json_object_get(r, "phoneNumber"));
-            json_t *ext = json_object_get(json_object_get(r, "extension"), "id");
-            char extbuf[24] = "";
-            if (json_is_string(ext))
-                snprintf(extbuf, sizeof extbuf, "%s", json_string_value(ext));
-            else if (json_is_integer(ext))
-                snprintf(extbuf, sizeof extbuf, "%lld", (long long)json_integer_value(ext));
-            if (!phone || !extbuf[0])
-                continue; /* a number no extension owns cannot send */
-            rc_num *v = realloc(j->nums, sizeof *v * (size_t)(j->nnums + 1));
-            if (!v)
-                break;
-            j->nums = v;
-            rc_num *n = &v[j->nnums++];
-            snprintf(n->phone, sizeof n->phone, "%s", phone);
-            snprintf(n->ext, sizeof n->ext, "%s", extbuf);
-            /* the account's list has no features (transport/README.md): a
-             * number with none listed is left to RingCentral to judge */
-            json_t *feats = json_object_get(r, "features");
-            n->feat = json_is_array(feats) ? parse_features(feats) : FEAT_SMS;
-        }
-        json_int_t pages = json_integer_value(json_object_get(json_object_get(o, "paging"),
-                                                              "totalPages"));
-        json_decref(o);
+        int64_t pages = sgw_rc_numbers_page(j->resp, numbers_add, j);
         if (pages > j->page && j->page < 100) {
             j->page++;
             acct_fetch_numbers_page(c, j);
@@ -1006,14 +996,8 @@ static void done_send(rc_conn *c, rc_job *j, CURLcode cr)
     }
     long st = job_status(j);
     if (st >= 200 && st < 300) {
-        json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL);
-        json_t *idv = json_object_get(o, "id");
-        char pmid[64] = "";
-        if (json_is_string(idv))
-            snprintf(pmid, sizeof pmid, "%s", json_string_value(idv));
-        else if (json_is_integer(idv))
-            snprintf(pmid, sizeof pmid, "%lld", (long long)json_integer_value(idv));
-        json_decref(o);
+        char pmid[64];
+        sgw_rc_message_id(j->resp, pmid);
         if (!pmid[0]) {
             /* accepted, but we cannot follow it: still sent */
             sgw_log(SGW_LOG_WARN, "ringcentral", "%s: answer %ld without a message id", j->id, st);
@@ -1063,26 +1047,16 @@ static void done_query(rc_conn *c, rc_job *j, CURLcode cr)
         job_run(c, j);
         return;
     }
-    const char *ms = NULL;
-    json_t *o = NULL;
-    if (st == 200) {
-        o = json_loads(j->resp ? j->resp : "", 0, NULL);
-        ms = json_string_value(json_object_get(o, "messageStatus"));
-    }
-    if (ms && strcmp(ms, "Delivered") == 0) {
-        json_decref(o);
+    char why[160];
+    int verdict = st == 200 ? sgw_rc_message_status(j->resp, why, sizeof why) : 0;
+    if (verdict > 0) {
         job_finish(c, j, SGW_SEND_OK, j->pmid, NULL, NULL);
         return;
     }
-    if (ms && (strcmp(ms, "DeliveryFailed") == 0 || strcmp(ms, "SendingFailed") == 0)) {
-            const char *ec = json_string_value(json_object_get(o, "deliveryErrorCode"));
-        char why[160];
-        snprintf(why, sizeof why, "RingCentral reports %s%s%s", ms, ec ? ": " : "", ec ? ec : "");
-        json_decref(o);
+    if (verdict < 0) {
         job_finish(c, j, SGW_SEND_PERMANENT, j->pmid, "undelivered", "%s", why);
         return;
     }
-    json_decref(o);
     /* not final yet (or not answered): look again later, or leave it to
      * the scheduler's checks */
     if (j->polls_left > 0) {
@@ -1151,12 +1125,14 @@ static void rc_drive(rc_conn *c)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
         curl_multi_remove_handle(c->multi, m->easy_handle);
         active_unlink(c, j);
+        c->nactive--;
         switch (j->kind) {
         case JOB_TOKEN: done_token(c, j, cr); break;
         case JOB_NUMBERS: done_numbers(c, j, cr); break;
         case JOB_SEND: done_send(c, j, cr); break;
         case JOB_QUERY: done_query(c, j, cr); break;
         }
+        start_pending(c);
     }
 }
 
@@ -1188,8 +1164,10 @@ static sgw_err rc_create(void **conn, const sgw_cfg *cfg, const sgw_tr_host *hos
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, rc_timer_cb);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      (long)sgw_cfg_int(cfg, "transport.ringcentral.max_connections"));
+    c->max_active = (int)sgw_cfg_int(cfg, "transport.ringcentral.max_connections");
+    if (c->max_active < 1)
+        c->max_active = 1;
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_active);
     *conn = c;
     return SGW_OK;
 }
@@ -1210,6 +1188,12 @@ static void rc_destroy(void *conn)
         c->timers = j->next;
         job_free(j);
     }
+    for (int q = 0; q < 2; q++)
+        while (c->startq_head[q]) {
+            rc_job *j = c->startq_head[q];
+            c->startq_head[q] = j->next;
+            job_free(j);
+        }
     for (rc_acct *a = c->accts; a;) {
         rc_acct *next = a->next;
         for (rc_job *j = a->wait_head; j;) {
@@ -1398,7 +1382,7 @@ static sgw_err rc_verify(const sgw_cfg *cfg, const char *account, char **info, c
     json_int_t rttl = json_integer_value(json_object_get(tok, "refresh_token_expires_in"));
     if (a.auth_code && refresh) {
         /* the connect flow: the connection lives on this refresh token */
-        int64_t exp = rttl > 0 ? sgw_now_ms() + (int64_t)rttl * 1000 : 0;
+        int64_t exp = sgw_rc_expiry_ms(sgw_now_ms(), rttl);
         json_object_set_new(facts, "secret", json_pack("{s:s, s:I}", "refreshToken", refresh,
                                                        "refreshTokenExpiresAt", (json_int_t)exp));
         if (exp) {
@@ -1446,7 +1430,7 @@ static sgw_err rc_verify(const sgw_cfg *cfg, const char *account, char **info, c
             snprintf(ext_id, sizeof ext_id, "%lld", (long long)json_integer_value(ext));
         /* the numbers the connected user's extension can send from */
         if (phone && ext_id[0] && (!owner_id[0] || strcmp(ext_id, owner_id) == 0) &&
-            (!json_is_array(feats) || (parse_features(feats) & FEAT_SMS)))
+            (!json_is_array(feats) || (sgw_rc_features(feats) & FEAT_SMS)))
             json_array_append_new(nums, json_string(phone));
     }
     json_decref(o);

@@ -131,8 +131,8 @@ const char *sgw_country_calling_code(const char *iso2)
     if (!iso2)
         return NULL;
     for (size_t i = 0; i < COUNT(codes); i++)
-        if (strcmp(codes[i].iso, iso2) == 0)
-            return codes[i].code;
+        if (strcmp(codes[i].iso, iso2) == 0) /* +76 and +77 (KZ) are ranges of +7 */
+            return codes[i].code[0] == '7' ? "7" : codes[i].code;
     for (size_t i = 0; i < COUNT(nanp); i++)
         if (strcmp(nanp[i].iso, iso2) == 0)
             return "1";

@@ -278,6 +278,7 @@ static void notify_message(const fc_msg *m, int is_new)
     fc_target *t = NULL;
     size_t n = 0, cap = 0;
     pthread_mutex_lock(&G.mu);
+    long long copies = G.k.notify_copies;
     subs_purge_expired_locked();
     for (size_t i = 0; i < G.nsubs; i++) {
         fc_sub *s = G.subs[i];
@@ -326,6 +327,12 @@ static void notify_message(const fc_msg *m, int is_new)
                             t[i].instant ? msg_instant_json(m) : msg_store_event_json(m, is_new));
         char *body = json_dumps(o, JSON_COMPACT);
         json_decref(o);
+        /* notify_copies > 1: the same notification (same uuid) again */
+        for (long long c = 1; body && c < copies; c++) {
+            char *again = strdup(body);
+            if (again)
+                notify_enqueue(t[i].sub_id, t[i].address, t[i].vtoken, again);
+        }
         if (body)
             notify_enqueue(t[i].sub_id, t[i].address, t[i].vtoken, body);
     }

@@ -77,6 +77,7 @@ typedef struct fc_knobs {
     long long ext_window_s;
     long long dlr_delay_ms;
     long long webhook_timeout_ms;
+    long long notify_copies;
     int group_limits;
 } fc_knobs;
 
@@ -108,6 +109,8 @@ static const struct fc_knob_def {
     KI(dlr_delay_ms, 0, 3600000, "from Sent to Delivered / DeliveryFailed (100)"),
     KI(webhook_timeout_ms, 1, 600000,
        "time a webhook has to answer a validation or a notification (3000)"),
+    KI(notify_copies, 1, 10,
+       "each notification is posted this many times, a replay as RingCentral may make (1)"),
     { "group_limits", K_BOOL, offsetof(fc_knobs, group_limits), 0, 1,
       "enforce light 50, medium 40, heavy 10, auth 5 per 60 s (false)" },
 #undef KI
@@ -126,6 +129,7 @@ static const fc_knobs fc_knob_defaults = {
     .ext_window_s = 60,
     .dlr_delay_ms = 100,
     .webhook_timeout_ms = 3000,
+    .notify_copies = 1,
     .group_limits = 0,
 };
 

@@ -16,7 +16,8 @@ except ImportError:
 
 from gwtest import ADMIN_KEY, Gateway, run, wait_for
 
-gw = Gateway()
+# a non-default tuning, to see it reported as in force
+gw = Gateway(config="actors = { sender = { threads = 2; queue_depth = 777; batch_max = 33; }; };")
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
@@ -68,6 +69,10 @@ def test_promtool_accepts_it():
     assert sends == 6, sends
     assert value(text, "smsgw_http_route_requests_total",
                  '{method="GET",route="/v1/sms/:id",status="404"}') == 1
+    for setting, v in (("threads", 2), ("queue_depth", 777), ("batch_max", 33)):
+        got = value(text, "smsgw_actor_config", '{actor="sender",setting="%s"}' % setting)
+        assert got == v, (setting, got)
+    assert value(text, "smsgw_actor_config", '{actor="validator",setting="threads"}') >= 1
     ws.close()
 
 

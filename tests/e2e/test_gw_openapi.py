@@ -71,7 +71,8 @@ def test_document_shape():
 def test_every_operation_exists():
     ids = {"messageId": "msg_000000000000", "appId": "app_0000000000000000",
            "tenantId": "tenant_0000000000000000", "provider": "ringcentral",
-           "id": "sid_0000000000000000", "deliveryId": "dlv_000000000000000000000000"}
+           "id": "sid_0000000000000000", "deliveryId": "dlv_000000000000000000000000",
+           "batchId": "batch_0000000000000000"}
     for path, ops in DOC["paths"].items():
         if path == "/ws":  # the WebSocket upgrade: test_gw_ws.py
             continue
@@ -114,6 +115,22 @@ def test_live_answers_match():
     check_response("POST", "/v1/apps/{appId}/webhooks/dead/{deliveryId}/replay",
                    gw.post("/v1/apps/%s/webhooks/dead/dlv_000000000000000000000000/replay" % aid,
                            key=key))
+    # batches (RingCentral's A2P shape)
+    b = gw.post("/v1/sms/batches", {"from": "+16505550100", "text": "Hello Team", "messages": [
+        {"to": ["+14155550100"]}, {"to": ["+12125550100", "bad"]}]}, key=key)
+    check_response("POST", "/v1/sms/batches", b)
+    assert b.status == 202 and b.json["rejected"][0]["index"] == 3, b
+    bid = b.json["id"]
+    check_response("POST", "/v1/sms/batches", gw.post("/v1/sms/batches", raw=b"{", key=key))
+    check_response("POST", "/v1/sms/batches", gw.post("/v1/sms/batches", {
+        "from": "+16505550100", "text": "t", "messages": [{"to": ["bad"]}]}, key=key))
+    wait_for(lambda: gw.get("/v1/sms/batches/" + bid, key=key).json["status"] == "Completed",
+             30, "batch Completed")
+    check_response("GET", "/v1/sms/batches/{batchId}", gw.get("/v1/sms/batches/" + bid, key=key))
+    check_response("GET", "/v1/sms/batches/{batchId}",
+                   gw.get("/v1/sms/batches/batch_0000000000000000", key=key))
+    check_response("GET", "/v1/sms/batches/{batchId}/messages",
+                   gw.get("/v1/sms/batches/%s/messages?limit=1" % bid, key=key))
     check_response("GET", "/health", gw.get("/health"))
     check_response("GET", "/readyz", gw.get("/readyz"))
     check_response("POST", "/v1/apps/{appId}/rotate-key", gw.post("/v1/apps/%s/rotate-key" % aid, key=ADMIN_KEY))

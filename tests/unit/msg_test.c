@@ -152,6 +152,32 @@ static void test_bad_input_rejected(void)
     free(buf);
 }
 
+/* Containers that announce more elements than bytes follow are refused
+ * before msgpack-c allocates them (found by tests/fuzz/msg_fuzz.c). */
+static void test_plausible(void)
+{
+    static const unsigned char huge[] = { 0xdd, 0xff, 0xff, 0xff, 0xff };
+    static const unsigned char huge_map[] = { 0x81, 0xa1, 'k', 0xdf, 0x7f, 0xff, 0xff, 0xff };
+    sgw_msg d;
+    ASSERT_FALSE(sgw_msgpack_plausible(huge, sizeof huge));
+    ASSERT_FALSE(sgw_msgpack_plausible(huge_map, sizeof huge_map));
+    ASSERT_EQ(sgw_msg_decode(huge, sizeof huge, &d), SGW_EPROTO);
+    static const unsigned char ok[] = { 0x93, 0xc0, 0xd4, 0x01, 0x02, 0x92, 0xa1, 'x', 0xcb,
+                                        0, 0, 0, 0, 0, 0, 0, 0 };
+    ASSERT_TRUE(sgw_msgpack_plausible(ok, sizeof ok));
+    for (size_t cut = 0; cut < sizeof ok; cut++)
+        ASSERT_FALSE(sgw_msgpack_plausible(ok, cut));
+    sgw_msg m;
+    sgw_msg_init(&m, SGW_MSG_REPLY, "req_1");
+    m.body = "{}";
+    m.body_len = 2;
+    void *buf;
+    size_t len;
+    ASSERT_OK(sgw_msg_encode(&m, &buf, &len));
+    ASSERT_TRUE(sgw_msgpack_plausible(buf, len));
+    free(buf);
+}
+
 static void test_type_names(void)
 {
     ASSERT_STREQ(sgw_msg_type_name(SGW_MSG_SUBMIT), "sms_submit");
@@ -163,6 +189,7 @@ SGW_TEST_LIST = {
     { "envelope ignores unknown keys", test_unknown_keys_ignored },
     { "envelope rejects a missing required key", test_missing_required_rejected },
     { "envelope rejects malformed, wrong-typed and truncated input", test_bad_input_rejected },
+    { "containers larger than the input are refused before allocation", test_plausible },
     { "message type names", test_type_names },
     { NULL, NULL },
 };

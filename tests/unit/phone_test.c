@@ -56,6 +56,8 @@ static void test_countries(void)
     ASSERT_FALSE(sgw_country_valid("USA"));
     ASSERT_STREQ(sgw_country_calling_code("GH"), "233");
     ASSERT_STREQ(sgw_country_calling_code("CA"), "1");
+    ASSERT_STREQ(sgw_country_calling_code("KZ"), "7"); /* not "76": found by sms_fuzz */
+    ASSERT_STREQ(sgw_country_calling_code("RU"), "7");
 }
 
 SGW_TEST_LIST = {
