@@ -34,6 +34,7 @@ typedef struct validator {
     sgw_accept_rules rules; /* the live route and prices (actors/sms/accept.h) */
     int64_t *unit_price;  /* per record of a batch */
     int *paid;
+    char **accepted;      /* per record of a batch: its 202 body, sent last */
     /* per batch */
     sgw_sms *recs;
     sgw_sms **ptrs;
@@ -61,7 +62,9 @@ static sgw_err validator_init(void *st, const sgw_actor_env *env)
     self->req_of = calloc((size_t)self->cap, sizeof *self->req_of);
     self->unit_price = calloc((size_t)self->cap, sizeof *self->unit_price);
     self->paid = calloc((size_t)self->cap, sizeof *self->paid);
-    if (!self->recs || !self->ptrs || !self->req_of || !self->unit_price || !self->paid)
+    self->accepted = calloc((size_t)self->cap, sizeof *self->accepted);
+    if (!self->recs || !self->ptrs || !self->req_of || !self->unit_price || !self->paid ||
+        !self->accepted)
         return SGW_ENOMEM;
     sgw_err rv = sgw_actor_connect(env, "ingress", &self->to_ingress);
     if (rv == SGW_OK)
@@ -286,9 +289,9 @@ static void validator_handle(void *st, const sgw_msg *msgs, int n)
             sgw_sms_clear(rec);
             continue;
         }
-        char *json = validator_accepted_json(rec);
-        validator_reply(self, req, 202, json ? json : "{}");
-        free(json);
+        self->accepted[k] = validator_accepted_json(rec);
+        if (!self->accepted[k])
+            self->accepted[k] = strdup("{}");
         void *buf;
         size_t len;
         if (sgw_sms_encode(rec, &buf, &len) == SGW_OK) {
@@ -307,6 +310,16 @@ static void validator_handle(void *st, const sgw_msg *msgs, int n)
         sgw_log(SGW_LOG_WARN, "validator", "status queue full: acceptance events not published");
     /* if the scheduler is full, the leases bring them back later */
     sgw_list_send(self->env, self->to_scheduler, SGW_MSG_DISPATCH, 0, &self->dispatch, 1000);
+    /* the 202s last: a client that sends its next message after this 202
+     * (from any validator thread) has it dispatched after this one, so
+     * one client's messages from one number leave in the order sent */
+    for (int k = 0; k < nrec; k++) {
+        if (!self->accepted[k])
+            continue; /* refused above, or no memory for even "{}" */
+        validator_reply(self, &msgs[self->req_of[k]], 202, self->accepted[k]);
+        free(self->accepted[k]);
+        self->accepted[k] = NULL;
+    }
 }
 
 static void validator_fini(void *st)
@@ -317,6 +330,7 @@ static void validator_fini(void *st)
     free(self->req_of);
     free(self->unit_price);
     free(self->paid);
+    free(self->accepted);
     sgw_accept_rules_fini(&self->rules);
     sgw_list_free(&self->dispatch);
     sgw_list_free(&self->publish);

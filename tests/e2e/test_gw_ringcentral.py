@@ -205,7 +205,15 @@ def test_paced_and_in_order():
         m = final(key, mid, ("sent", "delivered", "failed"), timeout=60)
         assert m["status"] in ("sent", "delivered"), m
     got = [x["text"] for x in fc.messages() if x["text"].startswith("paced ")]
-    assert got == ["paced %03d" % i for i in range(100)], got
+    want = ["paced %03d" % i for i in range(100)]
+    if got != want:  # the messages around the first difference, to see why
+        k = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
+        near = {i: message(key, ids[i]) for i in range(max(0, k - 1), min(100, k + 3))}
+        raise AssertionError("out of order at %d: %r\n%s" % (k, got[k - 1:k + 3], "\n".join(
+            "%d: events %s attempts %s" % (i, [(e["status"], e["at"]) for e in m["events"]],
+                                           [(a["startedAt"], a["errorCode"])
+                                            for a in m["providerAttempts"]])
+            for i, m in near.items())))
     # 10 per second: the 100 took at least 9 windows (a bound on pacing, not on speed)
     first, last = message(key, ids[0]), message(key, ids[-1])
     sent_at = [e["at"] for e in last["events"] if e["status"] == "sent"][0]
