@@ -225,8 +225,11 @@ def test_rejected_indexes():
     assert r.status == 202 and r.json["batchSize"] == 1, r
     assert [(x["index"], x["errorCode"]) for x in r.json["rejected"]] == [
         (2, "validation_error"), (3, "validation_error")], r.json
-    # nobody valid: 400, with the list, nothing stored
-    n = gw.count(key)
+    # nobody valid: 400, with the list, nothing stored (the scheduler lists
+    # the accepted batches' messages shortly after their 202s: wait for
+    # all of them first, so that the count below can only change by this)
+    n = len(expect_ok) + 1
+    wait_for(lambda: gw.count(key) == n, 60, "the %d accepted messages listed" % n)
     r = post_batch(gw, key, {"from": "+16505550100", "text": "t",
                              "messages": [{"to": ["1", "2"]}]})
     expect_error(r, 400, "validation_error", "No valid recipients")
