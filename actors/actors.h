@@ -133,5 +133,11 @@ int sgw_route_index(const sgw_sms *m, int n);
 
 /* The sms_status event JSON of a record (SPEC section 8); heap string. */
 char *sgw_event_json(const sgw_sms *sms);
+/* The id of an inbound SMS (status and rcwebhook actors): msg_ + 12 hex of
+ * SHA-256("tenant/provider/pmid/k"), the first k whose id is free (*dup = 0)
+ * or holds this very SMS (*dup = 1: heard before), so the same SMS heard
+ * twice is stored once. Not SGW_OK: the store failed (or 8 collisions). */
+sgw_err sgw_inbound_id(sgw_store *store, const char *tenant, const char *provider,
+                       const char *pmid, char id[24], int *dup);
 
 #endif

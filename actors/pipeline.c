@@ -256,3 +256,32 @@ char *sgw_event_json(const sgw_sms *m)
     json_decref(o);
     return s;
 }
+
+/* Pick the id of an inbound SMS: msg_ + 12 hex of SHA-256(tenant, provider,
+ * provider message id, k), the first k whose id is free (*dup = 0) or holds
+ * this very SMS (*dup = 1: heard before). Not SGW_OK: the store failed. */
+sgw_err sgw_inbound_id(sgw_store *store, const char *tenant, const char *provider,
+                       const char *pmid, char id[24], int *dup)
+{
+    *dup = 0;
+    for (int k = 0; k < 8; k++) {
+        char key[192], hex[65];
+        int len = snprintf(key, sizeof key, "%s/%s/%s/%d", tenant, provider, pmid, k);
+        sgw_sha256_hex(hex, key, (size_t)len);
+        snprintf(id, 24, "msg_%.12s", hex);
+        sgw_sms old;
+        sgw_err rv = sgw_store_sms_get(store, id, &old);
+        if (rv == SGW_ENOENT)
+            return SGW_OK;
+        if (rv == SGW_EPROTO)
+            continue; /* a corrupt record there: not ours to reuse */
+        if (rv != SGW_OK)
+            return rv;
+        *dup = old.direction == SGW_DIR_INBOUND && strcmp(old.tenant, tenant) == 0 &&
+               strcmp(old.provider, provider) == 0 && strcmp(old.provider_msg_id, pmid) == 0;
+        sgw_sms_clear(&old);
+        if (*dup)
+            return SGW_OK;
+    }
+    return SGW_EEXIST; /* eight collisions: not in this universe */
+}

@@ -65,6 +65,7 @@
 #include "actors/sms/text.h"
 #include "bus/log.h"
 #include "bus/util.h"
+#include "transport/curlpoll.h"
 #include "transport/rc_parse.h"
 
 #define PROVIDER "ringcentral"
@@ -137,9 +138,7 @@ typedef struct rcw_actor {
     sgw_app *app;
     nng_socket rep, to_status;
     CURLM *multi;
-    struct pollfd *fds;
-    int nfds, fds_cap;
-    int64_t curl_due_mono;
+    sgw_curlpoll cp;      /* curl's sockets and timer (monotonic ms) */
     int inflight, draining;
     /* config */
     int enabled;
@@ -1021,45 +1020,6 @@ static void job_done(rcw_actor *self, rcw_job *j, CURLcode cr)
 
 /* ---------------------------------------------------------------- curl glue */
 
-static int rcw_socket_cb(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
-{
-    (void)e;
-    (void)sockp;
-    rcw_actor *c = ud;
-    int i;
-    for (i = 0; i < c->nfds && c->fds[i].fd != s; i++)
-        ;
-    if (what == CURL_POLL_REMOVE) {
-        if (i < c->nfds)
-            c->fds[i] = c->fds[--c->nfds];
-        return 0;
-    }
-    if (i == c->nfds) {
-        if (c->nfds == c->fds_cap) {
-            int cap = c->fds_cap ? c->fds_cap * 2 : 16;
-            struct pollfd *v = realloc(c->fds, sizeof *v * (size_t)cap);
-            if (!v)
-                return -1;
-            c->fds = v;
-            c->fds_cap = cap;
-        }
-        c->nfds++;
-    }
-    c->fds[i].fd = s;
-    c->fds[i].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
-                               (what & CURL_POLL_OUT ? POLLOUT : 0));
-    c->fds[i].revents = 0;
-    return 0;
-}
-
-static int rcw_timer_cb(CURLM *m, long timeout_ms, void *ud)
-{
-    (void)m;
-    rcw_actor *c = ud;
-    c->curl_due_mono = timeout_ms < 0 ? -1 : sgw_mono_ms() + timeout_ms;
-    return 0;
-}
-
 static void rcw_drive(rcw_actor *self)
 {
     int running;
@@ -1090,35 +1050,6 @@ static void rcw_reply(rcw_actor *self, const sgw_msg *req, int code, const char 
     sgw_bus_send_routed(self->rep, &r, req->route, req->route_len);
 }
 
-/* The id of an inbound SMS, as the status actor picks it (actors/status.c,
- * status_inbound_id): msg_ + 12 hex of SHA-256 of "tenant/provider/pmid/k",
- * the first k whose id is free (*dup = 0) or holds this SMS (*dup = 1). */
-static sgw_err inbound_id(rcw_actor *self, const char *tenant, const char *pmid, char id[24],
-                          int *dup)
-{
-    *dup = 0;
-    for (int k = 0; k < 8; k++) {
-        char key[192], hex[65];
-        int len = snprintf(key, sizeof key, "%s/%s/%s/%d", tenant, PROVIDER, pmid, k);
-        sgw_sha256_hex(hex, key, (size_t)len);
-        snprintf(id, 24, "msg_%.12s", hex);
-        sgw_sms old;
-        sgw_err rv = sgw_store_sms_get(self->app->store, id, &old);
-        if (rv == SGW_ENOENT)
-            return SGW_OK;
-        if (rv == SGW_EPROTO)
-            continue;
-        if (rv != SGW_OK)
-            return rv;
-        *dup = old.direction == SGW_DIR_INBOUND && strcmp(old.tenant, tenant) == 0 &&
-               strcmp(old.provider, PROVIDER) == 0 && strcmp(old.provider_msg_id, pmid) == 0;
-        sgw_sms_clear(&old);
-        if (*dup)
-            return SGW_OK;
-    }
-    return SGW_EEXIST;
-}
-
 static void rcw_inbound(rcw_actor *self, const sgw_msg *m)
 {
     sgw_tr_outcome o;
@@ -1133,7 +1064,8 @@ static void rcw_inbound(rcw_actor *self, const sgw_msg *m)
     sgw_sms rec = { 0 };
     snprintf(rec.tenant, sizeof rec.tenant, "%s", o.tenant);
     int dup;
-    sgw_err rv = inbound_id(self, rec.tenant, o.provider_msg_id, rec.id, &dup);
+    sgw_err rv = sgw_inbound_id(self->app->store, rec.tenant, PROVIDER, o.provider_msg_id,
+                                rec.id, &dup);
     char ans[160];
     if (rv != SGW_OK) {
         free(o.body);
@@ -1282,14 +1214,10 @@ static sgw_err rcw_init(void *st, const sgw_actor_env *env)
     self->sync_per_page = sgw_cfg_int(cfg, "rc_webhook.sync_per_page");
     if (self->sync_per_page < 1 || self->sync_per_page > 1000)
         self->sync_per_page = 100;
-    self->curl_due_mono = -1;
     self->multi = curl_multi_init();
     if (!self->multi)
         return SGW_ENOMEM;
-    curl_multi_setopt(self->multi, CURLMOPT_SOCKETFUNCTION, rcw_socket_cb);
-    curl_multi_setopt(self->multi, CURLMOPT_SOCKETDATA, self);
-    curl_multi_setopt(self->multi, CURLMOPT_TIMERFUNCTION, rcw_timer_cb);
-    curl_multi_setopt(self->multi, CURLMOPT_TIMERDATA, self);
+    sgw_curlpoll_attach(&self->cp, self->multi, sgw_mono_ms);
     int rv;
     if ((rv = nng_rep0_open_raw(&self->rep)) != 0 ||
         (rv = nng_listen(self->rep, SGW_RCWH_REQ_URL, NULL, 0)) != 0) {
@@ -1445,8 +1373,8 @@ static int64_t rcw_tick(void *st, int64_t now_mono)
     }
     if (self->inflight)
         rcw_drive(self);
-    if (self->curl_due_mono >= 0 && self->curl_due_mono < next)
-        next = self->curl_due_mono;
+    if (self->cp.due >= 0 && self->cp.due < next)
+        next = self->cp.due;
     now_mono = sgw_mono_ms();
     return next < now_mono + RCW_TICK_MAX_MS ? (next > now_mono ? next : now_mono)
                                                : now_mono + RCW_TICK_MAX_MS;
@@ -1454,11 +1382,7 @@ static int64_t rcw_tick(void *st, int64_t now_mono)
 
 static int rcw_fds(void *st, struct pollfd *pfd, int max)
 {
-    rcw_actor *self = st;
-    int n = 0;
-    for (int i = 0; i < self->nfds && n < max; i++)
-        pfd[n++] = self->fds[i];
-    return n;
+    return sgw_curlpoll_copy(&((rcw_actor *)st)->cp, pfd, max);
 }
 
 static int rcw_drain(void *st)
@@ -1494,7 +1418,7 @@ static void rcw_fini(void *st)
     }
     if (self->multi)
         curl_multi_cleanup(self->multi);
-    free(self->fds);
+    sgw_curlpoll_free(&self->cp);
 }
 
 const struct sgw_actor_ops sgw_actor_rcwebhook = {

@@ -354,35 +354,6 @@ static void status_flush(status_actor *self, int n)
     }
 }
 
-/* Pick the id of an inbound SMS: msg_ + 12 hex of SHA-256(tenant, provider,
- * provider message id, k), the first k whose id is free (*dup = 0) or holds
- * this very SMS (*dup = 1: heard before). Not SGW_OK: the store failed. */
-static sgw_err status_inbound_id(status_actor *self, const char *tenant, const char *provider,
-                                 const char *pmid, char id[24], int *dup)
-{
-    *dup = 0;
-    for (int k = 0; k < 8; k++) {
-        char key[192], hex[65];
-        int len = snprintf(key, sizeof key, "%s/%s/%s/%d", tenant, provider, pmid, k);
-        sgw_sha256_hex(hex, key, (size_t)len);
-        snprintf(id, 24, "msg_%.12s", hex);
-        sgw_sms old;
-        sgw_err rv = sgw_store_sms_get(self->app->store, id, &old);
-        if (rv == SGW_ENOENT)
-            return SGW_OK;
-        if (rv == SGW_EPROTO)
-            continue; /* a corrupt record there: not ours to reuse */
-        if (rv != SGW_OK)
-            return rv;
-        *dup = old.direction == SGW_DIR_INBOUND && strcmp(old.tenant, tenant) == 0 &&
-               strcmp(old.provider, provider) == 0 && strcmp(old.provider_msg_id, pmid) == 0;
-        sgw_sms_clear(&old);
-        if (*dup)
-            return SGW_OK;
-    }
-    return SGW_EEXIST; /* eight collisions: not in this universe */
-}
-
 /* An inbound SMS: stored as a `received` message, then published
  * (sms_inbound). Its tenant is the outcome's, or that of the message it
  * answers (o->id), whose app and test flag it takes too. */
@@ -405,7 +376,8 @@ static void status_inbound(status_actor *self, const sgw_tr_outcome *o, const ch
         return;
     }
     int dup;
-    sgw_err rv = status_inbound_id(self, rec.tenant, provider, o->provider_msg_id, rec.id, &dup);
+    sgw_err rv = sgw_inbound_id(self->app->store, rec.tenant, provider, o->provider_msg_id,
+                                rec.id, &dup);
     if (rv != SGW_OK) {
         sgw_log(SGW_LOG_ERROR, "status", "%s: inbound SMS %s not stored: %s", provider,
                 o->provider_msg_id, sgw_strerror(rv));

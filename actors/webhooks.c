@@ -40,6 +40,7 @@
 #include "actors/actors.h"
 #include "bus/log.h"
 #include "bus/util.h"
+#include "transport/curlpoll.h"
 
 typedef struct wh_app {
     char id[32];
@@ -62,9 +63,7 @@ typedef struct wh_actor {
     nng_socket sub;
     int sub_fd;
     CURLM *multi;
-    struct pollfd *fds;
-    int nfds, fds_cap;
-    int64_t curl_due_mono;
+    sgw_curlpoll cp;      /* curl's sockets and timer (monotonic ms) */
     int64_t timeout_ms, base_ms, max_ms, max_age_ms;
     double jitter;
     wh_app **apps;
@@ -237,45 +236,6 @@ static void wh_read_events(wh_actor *self, int max)
 }
 
 /* ---------------------------------------------------------------- curl */
-
-static int wh_socket_cb(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
-{
-    (void)e;
-    (void)sockp;
-    wh_actor *c = ud;
-    int i;
-    for (i = 0; i < c->nfds && c->fds[i].fd != s; i++)
-        ;
-    if (what == CURL_POLL_REMOVE) {
-        if (i < c->nfds)
-            c->fds[i] = c->fds[--c->nfds];
-        return 0;
-    }
-    if (i == c->nfds) {
-        if (c->nfds == c->fds_cap) {
-            int cap = c->fds_cap ? c->fds_cap * 2 : 16;
-            struct pollfd *v = realloc(c->fds, sizeof *v * (size_t)cap);
-            if (!v)
-                return -1;
-            c->fds = v;
-            c->fds_cap = cap;
-        }
-        c->nfds++;
-    }
-    c->fds[i].fd = s;
-    c->fds[i].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
-                               (what & CURL_POLL_OUT ? POLLOUT : 0));
-    c->fds[i].revents = 0;
-    return 0;
-}
-
-static int wh_timer_cb(CURLM *m, long timeout_ms, void *ud)
-{
-    (void)m;
-    wh_actor *c = ud;
-    c->curl_due_mono = timeout_ms < 0 ? -1 : sgw_mono_ms() + timeout_ms;
-    return 0;
-}
 
 static size_t wh_discard(char *p, size_t size, size_t n, void *ud)
 {
@@ -480,14 +440,10 @@ static sgw_err wh_init(void *st, const sgw_actor_env *env)
     self->jitter = sgw_cfg_float(env->cfg, "webhooks.jitter");
     if (self->base_ms <= 0)
         self->base_ms = 1000;
-    self->curl_due_mono = -1;
     self->multi = curl_multi_init();
     if (!self->multi)
         return SGW_ENOMEM;
-    curl_multi_setopt(self->multi, CURLMOPT_SOCKETFUNCTION, wh_socket_cb);
-    curl_multi_setopt(self->multi, CURLMOPT_SOCKETDATA, self);
-    curl_multi_setopt(self->multi, CURLMOPT_TIMERFUNCTION, wh_timer_cb);
-    curl_multi_setopt(self->multi, CURLMOPT_TIMERDATA, self);
+    sgw_curlpoll_attach(&self->cp, self->multi, sgw_mono_ms);
     int rv;
     int64_t depth = sgw_cfg_int(env->cfg, "actors.webhooks.queue_depth");
     if ((rv = nng_sub0_open(&self->sub)) != 0 ||
@@ -545,8 +501,8 @@ static int64_t wh_tick(void *st, int64_t now_mono)
     }
     if (self->inflight)
         wh_drive(self);
-    if (self->curl_due_mono >= 0 && self->curl_due_mono < next)
-        next = self->curl_due_mono;
+    if (self->cp.due >= 0 && self->cp.due < next)
+        next = self->cp.due;
     return next < now_mono + WH_TICK_MAX_MS ? next : now_mono + WH_TICK_MAX_MS;
 }
 
@@ -556,9 +512,7 @@ static int wh_fds(void *st, struct pollfd *pfd, int max)
     int n = 0;
     if (max > 0)
         pfd[n++] = (struct pollfd){ .fd = self->sub_fd, .events = POLLIN };
-    for (int i = 0; i < self->nfds && n < max; i++)
-        pfd[n++] = self->fds[i];
-    return n;
+    return n + sgw_curlpoll_copy(&self->cp, pfd + n, max - n);
 }
 
 static int wh_drain(void *st)
@@ -584,7 +538,7 @@ static void wh_fini(void *st)
     free(self->apps);
     if (self->multi)
         curl_multi_cleanup(self->multi);
-    free(self->fds);
+    sgw_curlpoll_free(&self->cp);
     if (self->env && self->env->thread_index == 0)
         nng_close(self->sub);
 }

@@ -90,44 +90,14 @@ static void rcwh_ask(sgw_req *r, int code, const char *tenant, const void *body,
     snprintf(m.tenant, sizeof m.tenant, "%s", tenant);
     m.body = body;
     m.body_len = len;
-    void *buf = NULL;
-    size_t blen;
     nng_socket s;
-    nng_ctx ctx;
-    nng_aio *aio = NULL;
-    nng_msg *nm = NULL, *reply = NULL;
-    int ctx_open = 0, rv = NNG_ECLOSED;
-    if (rcwh_socket(&s) && sgw_msg_encode(&m, &buf, &blen) == SGW_OK &&
-        (rv = nng_ctx_open(&ctx, s)) == 0) {
-        ctx_open = 1;
-        if ((rv = nng_aio_alloc(&aio, NULL, NULL)) == 0 && (rv = nng_msg_alloc(&nm, 0)) == 0 &&
-            (rv = nng_msg_append(nm, buf, blen)) == 0) {
-            nng_aio_set_timeout(aio, (nng_duration)r->srv->request_timeout_ms);
-            nng_aio_set_msg(aio, nm);
-            nng_ctx_send(ctx, aio);
-            nng_aio_wait(aio);
-            if ((rv = nng_aio_result(aio)) == 0) {
-                nm = NULL; /* the socket owns it now */
-                nng_ctx_recv(ctx, aio);
-                nng_aio_wait(aio);
-                if ((rv = nng_aio_result(aio)) == 0)
-                    reply = nng_aio_get_msg(aio);
-            }
-        }
-    }
-    if (aio)
-        nng_aio_free(aio);
-    if (ctx_open)
-        nng_ctx_close(ctx);
-    free(buf);
-    if (nm)
-        nng_msg_free(nm);
+    nng_msg *reply = NULL;
     sgw_msg ans;
-    if (rv != 0 || !reply ||
-        sgw_msg_decode(nng_msg_body(reply), nng_msg_len(reply), &ans) != SGW_OK ||
-        ans.type != SGW_MSG_REPLY) {
+    int rv = rcwh_socket(&s) ? sgw_http_ask(s, &m, (int)r->srv->request_timeout_ms, &reply, &ans)
+                             : NNG_ECLOSED;
+    if (rv != 0) {
         sgw_log(SGW_LOG_WARN, "http", "RingCentral notification for %s: no answer from the "
-                "rcwebhook actor: %s", tenant, rv ? nng_strerror(rv) : "malformed");
+                "rcwebhook actor: %s", tenant, rv > 0 ? nng_strerror(rv) : "malformed");
         sgw_reply_error(r, 503, "unavailable", "Server overloaded, try again");
     } else {
         sgw_reply_raw(r, ans.code, ans.body, ans.body_len);

@@ -36,43 +36,11 @@ void h_sms_send(sgw_req *r)
     m.created_ms = m.sent_ms = sgw_now_ms();
     m.body = r->body ? r->body : "";
     m.body_len = r->body_len;
-    void *buf;
-    size_t len;
-    nng_ctx ctx;
-    nng_aio *aio = NULL;
-    nng_msg *nm = NULL, *reply = NULL;
-    if (sgw_msg_encode(&m, &buf, &len) != SGW_OK) {
-        sgw_idem_reply_error(r, idem, 503, "unavailable", "Server overloaded, try again");
-        return;
-    }
-    /* one context per request: the reply finds its way back to this one */
-    int rv = nng_ctx_open(&ctx, srv->req);
-    int ctx_open = rv == 0;
-    if (rv == 0 && (rv = nng_aio_alloc(&aio, NULL, NULL)) == 0 &&
-        (rv = nng_msg_alloc(&nm, 0)) == 0 && (rv = nng_msg_append(nm, buf, len)) == 0) {
-        nng_aio_set_timeout(aio, (nng_duration)srv->request_timeout_ms);
-        nng_aio_set_msg(aio, nm);
-        nng_ctx_send(ctx, aio);
-        nng_aio_wait(aio);
-        if ((rv = nng_aio_result(aio)) == 0) {
-            nm = NULL; /* the socket owns it now */
-            nng_ctx_recv(ctx, aio);
-            nng_aio_wait(aio);
-            if ((rv = nng_aio_result(aio)) == 0)
-                reply = nng_aio_get_msg(aio);
-        }
-    }
-    if (aio)
-        nng_aio_free(aio);
-    if (ctx_open)
-        nng_ctx_close(ctx);
-    free(buf);
-    if (nm)
-        nng_msg_free(nm);
+    nng_msg *reply;
     sgw_msg ans;
-    if (rv != 0 || sgw_msg_decode(nng_msg_body(reply), nng_msg_len(reply), &ans) != SGW_OK ||
-        ans.type != SGW_MSG_REPLY) {
-        if (rv != 0)
+    int rv = sgw_http_ask(srv->req, &m, (int)srv->request_timeout_ms, &reply, &ans);
+    if (rv != 0) {
+        if (rv > 0)
             sgw_log(SGW_LOG_WARN, "http", "send: no answer from the pipeline: %s",
                     nng_strerror(rv));
         sgw_idem_reply_error(r, idem, 503, "unavailable", "Server overloaded, try again");

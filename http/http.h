@@ -208,6 +208,12 @@ int sgw_idem_orphan_sms(sgw_req *r, const sgw_idem_rec *claim);
 sgw_err sgw_http_tell(const char *actor, sgw_msg *m, int timeout_ms);
 sgw_err sgw_http_tell_list(const char *actor, sgw_msg_type type, int code, sgw_list *l,
                            int timeout_ms);
+/* Send m on req (a req0 socket) and wait up to timeout_ms for the actor's
+ * REPLY, decoded into ans (whose body points into *reply: free *reply,
+ * when not NULL, after using ans). 0 ok, an nng error when there was no
+ * answer, -1 when m could not be encoded or the answer is not a REPLY. */
+int sgw_http_ask(nng_socket req, const sgw_msg *m, int timeout_ms, nng_msg **reply,
+                 sgw_msg *ans);
 
 /* ======================================================== webhooks (http/h_webhooks.c) */
 void h_webhooks_dead(sgw_req *r);

@@ -44,6 +44,7 @@
 
 #include "bus/log.h"
 #include "bus/util.h"
+#include "transport/curlpoll.h"
 #include "transport/rc_parse.h"
 #include "transport/transport.h"
 
@@ -140,10 +141,8 @@ typedef struct rc_conn {
     sgw_tr_outcome *out;     /* finished outcomes, a FIFO */
     int out_head, out_n, out_cap;
     int inflight;            /* submitted sends whose outcome is not yet polled */
-    int64_t curl_due_ms;     /* curl's timer, or -1 */
+    sgw_curlpoll cp;         /* curl's sockets and timer (wall ms) */
     const sgw_tr_host *host;
-    struct pollfd *fds;
-    int nfds, fds_cap;
 } rc_conn;
 
 /* ---------------------------------------------------------------- helpers */
@@ -1072,45 +1071,6 @@ static void done_query(rc_conn *c, rc_job *j, CURLcode cr)
 
 /* ---------------------------------------------------------------- curl glue */
 
-static int rc_socket_cb(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
-{
-    (void)e;
-    (void)sockp;
-    rc_conn *c = ud;
-    int i;
-    for (i = 0; i < c->nfds && c->fds[i].fd != s; i++)
-        ;
-    if (what == CURL_POLL_REMOVE) {
-        if (i < c->nfds)
-            c->fds[i] = c->fds[--c->nfds];
-        return 0;
-    }
-    if (i == c->nfds) {
-        if (c->nfds == c->fds_cap) {
-            int cap = c->fds_cap ? c->fds_cap * 2 : 16;
-            struct pollfd *v = realloc(c->fds, sizeof *v * (size_t)cap);
-            if (!v)
-                return -1;
-            c->fds = v;
-            c->fds_cap = cap;
-        }
-        c->nfds++;
-    }
-    c->fds[i].fd = s;
-    c->fds[i].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
-                               (what & CURL_POLL_OUT ? POLLOUT : 0));
-    c->fds[i].revents = 0;
-    return 0;
-}
-
-static int rc_timer_cb(CURLM *m, long timeout_ms, void *ud)
-{
-    (void)m;
-    rc_conn *c = ud;
-    c->curl_due_ms = timeout_ms < 0 ? -1 : sgw_now_ms() + timeout_ms;
-    return 0;
-}
-
 static void rc_drive(rc_conn *c)
 {
     int running;
@@ -1158,12 +1118,8 @@ static sgw_err rc_create(void **conn, const sgw_cfg *cfg, const sgw_tr_host *hos
     c->polls = (int)sgw_cfg_int(cfg, "transport.ringcentral.status_polls");
     c->token_retry_ms = sgw_cfg_int(cfg, "transport.ringcentral.token_retry_ms");
     c->ordered = sgw_cfg_bool(cfg, "transport.ringcentral.ordered_per_number");
-    c->curl_due_ms = -1;
     c->host = host;
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, rc_socket_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, rc_timer_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    sgw_curlpoll_attach(&c->cp, c->multi, sgw_now_ms);
     c->max_active = (int)sgw_cfg_int(cfg, "transport.ringcentral.max_connections");
     if (c->max_active < 1)
         c->max_active = 1;
@@ -1217,7 +1173,7 @@ static void rc_destroy(void *conn)
     }
     curl_multi_cleanup(c->multi);
     free(c->out);
-    free(c->fds);
+    sgw_curlpoll_free(&c->cp);
     free(c);
 }
 
@@ -1298,7 +1254,7 @@ static int64_t rc_next_deadline(void *conn)
     rc_conn *c = conn;
     if (c->out_n > 0)
         return sgw_now_ms();
-    int64_t d = c->curl_due_ms;
+    int64_t d = c->cp.due;
     for (rc_job *j = c->timers; j; j = j->next)
         if (d < 0 || j->due_ms < d)
             d = j->due_ms;
@@ -1309,11 +1265,7 @@ static int rc_inflight(void *conn) { return ((rc_conn *)conn)->inflight; }
 
 static int rc_fds(void *conn, struct pollfd *pfd, int max)
 {
-    rc_conn *c = conn;
-    int n = c->nfds < max ? c->nfds : max;
-    if (n > 0)
-        memcpy(pfd, c->fds, sizeof *pfd * (size_t)n);
-    return n;
+    return sgw_curlpoll_copy(&((rc_conn *)conn)->cp, pfd, max);
 }
 
 /* ---------------------------------------------------------------- verify */
