@@ -253,4 +253,9 @@ void sgw_ws_http_shutdown(sgw_http *h);
 void sgw_ws_http_free(sgw_http *h);
 /* ======================================================== end websocket */
 
+/* ======================================================== web console (http/h_console.c) */
+void h_console_index(sgw_req *r);  /* GET / */
+void h_console_asset(sgw_req *r);  /* GET /console/:file */
+/* ======================================================== end web console */
+
 #endif
