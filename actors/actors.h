@@ -17,6 +17,7 @@
 #include "bus/actor.h"
 #include "bus/cfg.h"
 #include "store/store.h"
+#include "transport/circuit.h"
 #include "transport/transport.h"
 
 #define SGW_MAX_PROVIDERS 8
@@ -49,6 +50,7 @@ typedef struct sgw_app {
     atomic_uint_fast64_t status_events[SGW_ST_MAX];
     sgw_provider_stats providers[SGW_MAX_PROVIDERS];
     struct sgw_rcwh_stats rcwh;  /* RingCentral webhooks (actors/rcwebhook.c) */
+    struct sgw_circuits *circuits; /* per provider connection (transport/circuit.h) */
 } sgw_app;
 
 extern const struct sgw_actor_ops sgw_actor_ingress;
@@ -59,10 +61,11 @@ extern const struct sgw_actor_ops sgw_actor_sender;
 extern const struct sgw_actor_ops sgw_actor_status;
 extern const struct sgw_actor_ops sgw_actor_webhooks; /* actors/webhooks.c */
 extern const struct sgw_actor_ops sgw_actor_rcwebhook; /* actors/rcwebhook.c */
+extern const struct sgw_actor_ops sgw_actor_twwebhook; /* actors/twwebhook.c */
 
 /* Pipeline order, upstream first: start them in reverse, stop in order. */
 extern const struct sgw_actor_ops *const sgw_pipeline[];
-#define SGW_PIPELINE_LEN 8
+#define SGW_PIPELINE_LEN 9
 
 /* Where the HTTP side dials its req0 socket (ingress's raw rep0). */
 #define SGW_INGRESS_REQ_URL "inproc://sgw/ingress.req"
@@ -76,6 +79,13 @@ enum {
     SGW_RCWH_CONNECTED = 3,    /* EVENT: msg.tenant's RingCentral connection was stored */
     SGW_RCWH_DISCONNECTED = 4, /* EVENT: it was replaced or removed; body: the old
                                   connection (account JSON), to unsubscribe with */
+};
+/* Where the HTTP side dials req0 for Twilio webhooks (the twwebhook
+ * actor's raw rep0), and what it sends there (a RESULT). */
+#define SGW_TWWH_REQ_URL "inproc://sgw/twwebhook.req"
+enum {
+    SGW_TWWH_INBOUND = 1,      /* body: an encoded INBOUND outcome */
+    SGW_TWWH_REPORT = 2,       /* body: an encoded REPORT outcome (MessageSid, tenant) */
 };
 /* Where the status actor publishes stored changes (pub0): JSON events. */
 #define SGW_EVENTS_URL "inproc://sgw/events"
@@ -114,22 +124,23 @@ sgw_err sgw_outcome_encode(const sgw_tr_outcome *o, const char *provider, void *
 sgw_err sgw_outcome_decode(const void *buf, size_t len, sgw_tr_outcome *o, char provider[24]);
 
 /* Routes: the providers a message tries, in order (SPEC section 10).
- * Test keys use transport.test_route; live keys, for now, only the first
- * provider of transport.default_route (a route of one: failover of live
- * routes and per-tenant routes come later, through this same code). */
+ * Test keys use transport.test_route; live keys their tenant's route (PUT
+ * /v1/tenants/:id/route, kept in the tenant document), or
+ * transport.default_route when the tenant has none. */
 #define SGW_ROUTE_MAX 8
 typedef struct sgw_route {
     int n;                          /* at least 1 */
     char name[SGW_ROUTE_MAX][24];
 } sgw_route;
-/* The route of a test (test != 0) or live message, from the config. */
+/* The configured route of a test (test != 0) or live message. */
 void sgw_route_load(const sgw_cfg *cfg, int test, sgw_route *out);
-/* The failover rule: the index in a route of n providers of m's next
- * attempt = the number of failed attempts in a row at the end of m's
- * providerAttempts (a non-terminal message's failures are all retryable),
- * at most n - 1. So a retryable failure at route[k], k < n - 1, moves the
- * message to route[k + 1]; failures at the last provider stay there. */
-int sgw_route_index(const sgw_sms *m, int n);
+/* The failover rule: where in route r m's next attempt starts. After a
+ * failed attempt (a non-terminal message's failures are all retryable) it
+ * is the position after that attempt's provider, or that provider again if
+ * it is the route's last; otherwise (a first attempt, or a provider no
+ * longer in the route) the route's first. The sender then skips providers
+ * whose circuit is open (actors/sender.c). */
+int sgw_route_start(const sgw_sms *m, const sgw_route *r);
 
 /* The sms_status event JSON of a record (SPEC section 8); heap string. */
 char *sgw_event_json(const sgw_sms *sms);

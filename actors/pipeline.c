@@ -13,7 +13,8 @@
 
 const struct sgw_actor_ops *const sgw_pipeline[SGW_PIPELINE_LEN] = {
     &sgw_actor_ingress, &sgw_actor_validator, &sgw_actor_scheduler,
-    &sgw_actor_ratelimit, &sgw_actor_sender, &sgw_actor_rcwebhook, &sgw_actor_status,
+    &sgw_actor_ratelimit, &sgw_actor_sender, &sgw_actor_rcwebhook, &sgw_actor_twwebhook,
+    &sgw_actor_status,
     &sgw_actor_webhooks,
 };
 
@@ -23,8 +24,6 @@ void sgw_route_load(const sgw_cfg *cfg, int test, sgw_route *out)
     const config_setting_t *r =
         sgw_cfg_setting(cfg, test ? "transport.test_route" : "transport.default_route");
     int len = r ? config_setting_length(r) : 0;
-    if (!test && len > 1)
-        len = 1; /* live keys: the first provider only, for now */
     for (int i = 0; i < len && out->n < SGW_ROUTE_MAX; i++) {
         const char *name = config_setting_get_string_elem(r, i);
         if (name && name[0])
@@ -34,12 +33,15 @@ void sgw_route_load(const sgw_cfg *cfg, int test, sgw_route *out)
         snprintf(out->name[out->n++], sizeof out->name[0], "sim");
 }
 
-int sgw_route_index(const sgw_sms *m, int n)
+int sgw_route_start(const sgw_sms *m, const sgw_route *r)
 {
-    int k = 0;
-    for (int i = m->nattempts - 1; i >= 0 && !m->attempts[i].ok; i--)
-        k++;
-    return k < n - 1 ? k : (n > 0 ? n - 1 : 0);
+    if (m->nattempts == 0 || m->attempts[m->nattempts - 1].ok)
+        return 0;
+    const char *last = m->attempts[m->nattempts - 1].provider;
+    for (int i = 0; i < r->n; i++)
+        if (strcmp(r->name[i], last) == 0)
+            return i < r->n - 1 ? i + 1 : i;
+    return 0; /* the route changed since: from its start */
 }
 
 sgw_err sgw_list_add(sgw_list *l, const void *item, size_t len)
@@ -138,7 +140,7 @@ sgw_err sgw_outcome_encode(const sgw_tr_outcome *o, const char *provider, void *
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 15);
+    msgpack_pack_array(&pk, 16);
     msgpack_pack_int(&pk, o->kind);
     pk_s(&pk, o->id);
     msgpack_pack_int(&pk, (int)o->result);
@@ -158,6 +160,7 @@ sgw_err sgw_outcome_encode(const sgw_tr_outcome *o, const char *provider, void *
         pk_s(&pk, o->body);
     else
         msgpack_pack_nil(&pk);
+    msgpack_pack_int(&pk, o->flags);
     if (!sb.data)
         return SGW_ENOMEM;
     *out = sb.data;
@@ -221,7 +224,11 @@ sgw_err sgw_outcome_decode(const void *buf, size_t len, sgw_tr_outcome *o, char 
                 }
             }
         }
+        int64_t flags = 0;
+        if (ok && up.data.via.array.size >= 16)
+            ok = od_int(&f[15], &flags) && flags >= 0 && flags <= SGW_TR_FLAGS_ALL;
         if (ok) {
+            o->flags = (int)flags;
             o->kind = (int)kind;
             o->result = (sgw_send_result)result;
             o->attempt = (int)attempt;

@@ -12,17 +12,28 @@
  *          provider may have received is never seen as merely `queued`.
  *          Messages already terminal, sent or cancelled are skipped.
  * Providers: each thread owns one connection object per provider
- *          (transport/registry.c). A message's route (sgw_route_load) is
- *          transport.test_route for a test key, the first provider of
- *          transport.default_route for a live key; each attempt goes to
- *          route[sgw_route_index]: the number of failures in a row at the
- *          end of its providerAttempts, at most the last provider. So a
- *          retryable failure moves the message to the route's next provider
- *          (the status actor re-schedules it at once, without backoff).
+ *          (transport/registry.c). A message's route is transport.test_route
+ *          for a test key; for a live key, its tenant's route (PUT
+ *          /v1/tenants/:id/route) or else transport.default_route. Each
+ *          attempt starts at sgw_route_start (actors.h: the provider after
+ *          the one that just failed, the first otherwise) and takes the
+ *          first provider from there, wrapping around, whose circuit
+ *          breaker (transport/circuit.h, one per provider connection,
+ *          shared by the sender threads) lets a call through. A retryable
+ *          failure with a provider after this one in the route is marked
+ *          SGW_TR_FAILOVER: the status actor makes it due at once. When
+ *          every circuit of the route is open the message is DEFERRED: not
+ *          marked sending, not an attempt, due again when the first
+ *          half-opens. Test keys never reach a real provider and use no
+ *          breakers. Whether a timed-out call was sent is the adapter's to
+ *          settle before it reports a retryable failure (it looks the
+ *          message up), so failover never sends a message twice.
  *          Providers are asynchronous: tick() polls them for finished
  *          outcomes, so no thread waits per message; the sockets they wait
  *          on are polled with the actor's inputs (fds), so an answer is
- *          handled at once.
+ *          handled at once. Each call under way is remembered (inflight
+ *          map: id -> tenant, provider, route position) to count its answer
+ *          in the right breaker and to mark it FAILOVER.
  * Accounts: a provider that needs the tenant's connection (RingCentral)
  *          gets it from the store (secrets opened), cached per tenant; the
  *          cache is checked against the stored version once per batch, so
@@ -44,6 +55,15 @@
 #define SENDER_MAX_PROVIDERS 8
 #define ACCOUNT_CACHE_MAX 256
 
+/* A call under way (open addressing with backward-shift deletion). */
+typedef struct inflight_entry {
+    char id[24];        /* "" = free */
+    char tenant[32];    /* the breaker's tenant ("" for shared providers) */
+    short provider;     /* index in ops[] */
+    short more;         /* the route has a provider after this one */
+    short breaker;      /* counted in a breaker */
+} inflight_entry;
+
 typedef struct account_entry {
     char tenant[32];
     int provider;
@@ -60,10 +80,12 @@ typedef struct sender {
     const struct sgw_transport_ops *ops[SENDER_MAX_PROVIDERS];
     void *conn[SENDER_MAX_PROVIDERS];
     int nproviders;
-    sgw_route route[2];  /* [0] live, [1] test */
+    sgw_route route[2];  /* [0] live, [1] test (configured) */
     /* per batch */
     sgw_sms *recs;
-    int *go;
+    sgw_route *routes;   /* each record's route */
+    int *go, *prov, *more, *took;
+    int64_t *until;      /* deferred (prov -1): due again then */
     int cap;
     sgw_tr_outcome *outcomes;
     char (*idbuf)[24];
@@ -73,6 +95,8 @@ typedef struct sender {
     int naccounts;
     sgw_tr_host host;
     uint64_t batch_no;
+    inflight_entry *inflight;
+    size_t inflight_cap, inflight_n;
 } sender;
 
 static void sender_save_secret(void *ctx, const char *tenant, const char *provider,
@@ -95,10 +119,19 @@ static sgw_err sender_init(void *st, const sgw_actor_env *env)
         self->cap = 64;
     self->recs = calloc((size_t)self->cap, sizeof *self->recs);
     self->go = calloc((size_t)self->cap, sizeof *self->go);
+    self->prov = calloc((size_t)self->cap, sizeof *self->prov);
+    self->more = calloc((size_t)self->cap, sizeof *self->more);
+    self->took = calloc((size_t)self->cap, sizeof *self->took);
+    self->until = calloc((size_t)self->cap, sizeof *self->until);
+    self->routes = calloc((size_t)self->cap, sizeof *self->routes);
+    self->inflight_cap = 1024;
+    self->inflight = calloc(self->inflight_cap, sizeof *self->inflight);
     self->outcomes = calloc(256, sizeof *self->outcomes);
     self->idbuf = calloc((size_t)self->cap, sizeof *self->idbuf);
     self->ids = calloc((size_t)self->cap, sizeof *self->ids);
-    if (!self->recs || !self->go || !self->outcomes || !self->idbuf || !self->ids)
+    if (!self->recs || !self->go || !self->outcomes || !self->idbuf || !self->ids ||
+        !self->prov || !self->more || !self->took || !self->until || !self->routes ||
+        !self->inflight)
         return SGW_ENOMEM;
     self->host = (sgw_tr_host){ .ctx = self, .save_secret = sender_save_secret };
     const struct sgw_transport_ops *const *all = sgw_transport_all();
@@ -182,6 +215,118 @@ static sgw_err sender_account(sender *self, const char *tenant, int p, const cha
     return e->err;
 }
 
+/* ---------------------------------------------------------------- inflight map */
+
+static size_t inflight_slot(const sender *self, const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: a table index */
+    for (const char *c = id; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    return h & (self->inflight_cap - 1);
+}
+
+static inflight_entry *inflight_find(sender *self, const char *id)
+{
+    for (size_t i = inflight_slot(self, id);; i = (i + 1) & (self->inflight_cap - 1)) {
+        inflight_entry *e = &self->inflight[i];
+        if (!e->id[0])
+            return NULL;
+        if (strcmp(e->id, id) == 0)
+            return e;
+    }
+}
+
+static void inflight_put(sender *self, const inflight_entry *x)
+{
+    if ((self->inflight_n + 1) * 2 > self->inflight_cap) {
+        inflight_entry *old = self->inflight;
+        size_t oldcap = self->inflight_cap;
+        inflight_entry *grown = calloc(oldcap * 2, sizeof *grown);
+        if (!grown)
+            return; /* its answer is then counted in no breaker */
+        self->inflight = grown;
+        self->inflight_cap = oldcap * 2;
+        self->inflight_n = 0;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].id[0])
+                inflight_put(self, &old[i]);
+        free(old);
+    }
+    size_t i = inflight_slot(self, x->id);
+    while (self->inflight[i].id[0] && strcmp(self->inflight[i].id, x->id) != 0)
+        i = (i + 1) & (self->inflight_cap - 1);
+    if (!self->inflight[i].id[0])
+        self->inflight_n++;
+    self->inflight[i] = *x;
+}
+
+/* Remove e (found by inflight_find), shifting back the entries after it. */
+static void inflight_del(sender *self, inflight_entry *e)
+{
+    size_t mask = self->inflight_cap - 1, i = (size_t)(e - self->inflight), j = i;
+    self->inflight[i].id[0] = '\0';
+    self->inflight_n--;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!self->inflight[j].id[0])
+            return;
+        size_t home = inflight_slot(self, self->inflight[j].id);
+        /* may the entry at j move to the hole at i? (home not in (i, j]) */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            self->inflight[i] = self->inflight[j];
+            self->inflight[j].id[0] = '\0';
+            i = j;
+        }
+    }
+}
+
+/* The breaker's tenant of provider p for a message of tenant. */
+static const char *breaker_tenant(const sender *self, int p, const char *tenant)
+{
+    return (self->ops[p]->supports & SGW_TR_NEEDS_ACCOUNT) ? tenant : "";
+}
+
+/* Choose rec's provider (route: its route): its index in ops[], with
+ * self->more[i] and self->took[i] set; -1 when every circuit of the route is
+ * open (self->until[i]: when one half-opens); -2 when the route names no
+ * provider this build has. */
+static int sender_choose(sender *self, int i)
+{
+    const sgw_sms *rec = &self->recs[i];
+    const sgw_route *route = &self->routes[i];
+    int start = sgw_route_start(rec, route), known = 0;
+    int64_t now = sgw_now_ms(), until = -1;
+    self->took[i] = 0;
+    for (int j = 0; j < route->n; j++) {
+        int k = (start + j) % route->n;
+        int p = sender_provider(self, route->name[k]);
+        if (p < 0)
+            continue;
+        known++;
+        int64_t u = 0;
+        if (rec->test || !self->app->circuits ||
+            sgw_circuit_allow(self->app->circuits, self->ops[p]->name,
+                              breaker_tenant(self, p, rec->tenant), now, &u)) {
+            self->took[i] = !rec->test && self->app->circuits;
+            self->more[i] = k < route->n - 1;
+            return p;
+        }
+        if (until < 0 || u < until)
+            until = u;
+    }
+    self->until[i] = until;
+    return known ? -1 : -2;
+}
+
+/* A chosen provider was not called after all: give back a probe's place. */
+static void sender_unchoose(sender *self, int i)
+{
+    if (self->took[i] && self->prov[i] >= 0)
+        sgw_circuit_release(self->app->circuits, self->ops[self->prov[i]]->name,
+                            breaker_tenant(self, self->prov[i], self->recs[i].tenant));
+    self->took[i] = 0;
+}
+
 /* Outcomes and publications are gathered in lists and sent to status once
  * per handle/tick (sender_flush): one bus transfer per batch. */
 static void sender_emit(sender *self, const sgw_tr_outcome *o, const char *provider)
@@ -208,10 +353,10 @@ static void sender_flush(sender *self)
 }
 
 static void sender_fail(sender *self, const sgw_sms *rec, const char *provider, const char *code,
-                        const char *text, sgw_send_result result)
+                        const char *text, sgw_send_result result, int flags)
 {
     sgw_tr_outcome o = { .kind = SGW_TR_SEND_DONE, .result = result,
-                         .attempt = rec->nattempts + 1 };
+                         .attempt = rec->nattempts + 1, .flags = flags };
     snprintf(o.id, sizeof o.id, "%s", rec->id);
     snprintf(o.error_code, sizeof o.error_code, "%s", code);
     snprintf(o.error_message, sizeof o.error_message, "%s", text);
@@ -223,6 +368,8 @@ static int sender_mark_sending(sgw_sms *m, void *ctx, int i)
 {
     sender *self = ctx;
     self->go[i] = 0;
+    if (self->prov[i] < 0)
+        return 0; /* deferred or without a provider: not sending */
     if (m->status != SGW_ST_QUEUED && m->status != SGW_ST_SENDING)
         return 0; /* sent, cancelled, failed... by now */
     sgw_sms_set_status(m, SGW_ST_SENDING, sgw_now_ms());
@@ -242,31 +389,47 @@ static void sender_publish(sender *self, const sgw_sms *rec)
     free(buf);
 }
 
-/* Send the k records gathered in recs[]. */
+/* Send the k records gathered in recs[]: choose each one's provider, mark
+ * those that go out `sending` in one write, then call the providers. */
 static void sender_dispatch(sender *self, int k)
 {
     if (k == 0)
         return;
+    for (int i = 0; i < k; i++) {
+        self->prov[i] = sender_choose(self, i);
+        if (self->prov[i] == -1) {
+            sgw_tr_outcome o = { .kind = SGW_TR_SEND_DONE, .result = SGW_SEND_RETRY,
+                                 .flags = SGW_TR_DEFERRED };
+            snprintf(o.id, sizeof o.id, "%s", self->recs[i].id);
+            snprintf(o.error_code, sizeof o.error_code, "circuit_open");
+            int64_t wait = self->until[i] - sgw_now_ms();
+            o.retry_after_ms = wait > 0 ? wait : 1;
+            o.started_ms = o.finished_ms = sgw_now_ms();
+            sender_emit(self, &o, "");
+        } else if (self->prov[i] == -2) {
+            char why[96];
+            snprintf(why, sizeof why, "Provider %s is not available", self->routes[i].name[0]);
+            sender_fail(self, &self->recs[i], self->routes[i].name[0], "provider_unavailable",
+                        why, SGW_SEND_PERMANENT, 0);
+        }
+    }
     if (sgw_store_sms_update(self->app->store, self->ids, k, sender_mark_sending, self, NULL) !=
         SGW_OK) {
         sgw_log(SGW_LOG_ERROR, "sender", "could not mark %d messages sending: their leases "
                 "bring them back", k);
+        for (int i = 0; i < k; i++)
+            sender_unchoose(self, i);
         return;
     }
     for (int i = 0; i < k; i++) {
-        if (!self->go[i])
-            continue;
-        const sgw_sms *rec = &self->recs[i];
-        sender_publish(self, rec);
-        const sgw_route *route = &self->route[rec->test ? 1 : 0];
-        const char *name = route->name[sgw_route_index(rec, route->n)];
-        int p = sender_provider(self, name);
-        if (p < 0) {
-            char why[96];
-            snprintf(why, sizeof why, "Provider %s is not available", name);
-            sender_fail(self, rec, name, "provider_unavailable", why, SGW_SEND_PERMANENT);
+        if (!self->go[i]) {
+            sender_unchoose(self, i);
             continue;
         }
+        const sgw_sms *rec = &self->recs[i];
+        sender_publish(self, rec);
+        int p = self->prov[i];
+        int flags = self->more[i] ? SGW_TR_FAILOVER : 0;
         sgw_tr_sms s = { .id = rec->id, .tenant = rec->tenant, .to = rec->to,
                          .from = rec->from, .body = rec->body,
                          .attempt = rec->nattempts + 1, .test = rec->test };
@@ -280,16 +443,26 @@ static void sender_dispatch(sender *self, int k)
                 else
                     snprintf(why, sizeof why, "%s connection cannot be read (%s): connect "
                              "it again", self->ops[p]->title, sgw_strerror(rv));
+                sender_unchoose(self, i);
+                /* with a provider after this one: fail over to it */
                 sender_fail(self, rec, self->ops[p]->name, "provider_not_connected", why,
-                            SGW_SEND_PERMANENT);
+                            flags ? SGW_SEND_RETRY : SGW_SEND_PERMANENT, flags);
                 continue;
             }
         }
         if (self->ops[p]->submit(self->conn[p], &s) != SGW_OK) {
             char why[96];
             snprintf(why, sizeof why, "%s could not take the message", self->ops[p]->name);
-            sender_fail(self, rec, self->ops[p]->name, "provider_busy", why, SGW_SEND_RETRY);
+            sender_unchoose(self, i);
+            sender_fail(self, rec, self->ops[p]->name, "provider_busy", why, SGW_SEND_RETRY,
+                        flags);
+            continue;
         }
+        inflight_entry e = { .provider = (short)p, .more = (short)self->more[i],
+                             .breaker = (short)self->took[i] };
+        snprintf(e.id, sizeof e.id, "%s", rec->id);
+        snprintf(e.tenant, sizeof e.tenant, "%s", breaker_tenant(self, p, rec->tenant));
+        inflight_put(self, &e);
     }
 }
 
@@ -299,12 +472,17 @@ static void sender_take(sender *self, const void *item, size_t len, int *k)
     sgw_sms rec;
     if (sgw_sms_decode(item, len, &rec) != SGW_OK)
         return;
-    if (sgw_store_tenant_active(self->app->store, rec.tenant) != 1) {
+    sgw_route *route = &self->routes[*k];
+    int active = sgw_store_tenant_route(self->app->store, rec.tenant, route->name,
+                                        SGW_ROUTE_MAX, &route->n);
+    if (active != 1) {
         sender_fail(self, &rec, "", "tenant_inactive", "Tenant suspended or inactive",
-                    SGW_SEND_PERMANENT);
+                    SGW_SEND_PERMANENT, 0);
         sgw_sms_clear(&rec);
         return;
     }
+    if (rec.test || route->n == 0)
+        *route = self->route[rec.test ? 1 : 0];
     sgw_sms_clear(&self->recs[*k]);
     self->recs[*k] = rec;
     /* the mutator rewrites recs[]: keep the ids apart */
@@ -364,7 +542,18 @@ static int64_t sender_pump(sender *self)
         int got;
         while ((got = self->ops[p]->poll(self->conn[p], now, self->outcomes, 256)) > 0)
             for (int i = 0; i < got; i++) {
-                sender_emit(self, &self->outcomes[i], self->ops[p]->name);
+                sgw_tr_outcome *o = &self->outcomes[i];
+                inflight_entry *e =
+                    o->kind == SGW_TR_SEND_DONE ? inflight_find(self, o->id) : NULL;
+                if (e) {
+                    if (e->breaker)
+                        sgw_circuit_record(self->app->circuits, self->ops[p]->name, e->tenant,
+                                           o->result != SGW_SEND_RETRY, now);
+                    if (o->result == SGW_SEND_RETRY && e->more)
+                        o->flags |= SGW_TR_FAILOVER;
+                    inflight_del(self, e);
+                }
+                sender_emit(self, o, self->ops[p]->name);
                 free(self->outcomes[i].body); /* an inbound SMS's text, now encoded */
                 self->outcomes[i].body = NULL;
             }
@@ -415,6 +604,12 @@ static void sender_fini(void *st)
         sgw_sms_clear(&self->recs[i]);
     free(self->recs);
     free(self->go);
+    free(self->prov);
+    free(self->more);
+    free(self->took);
+    free(self->until);
+    free(self->routes);
+    free(self->inflight);
     free(self->outcomes);
     free(self->idbuf);
     free(self->ids);

@@ -21,12 +21,15 @@
  * Retries: a retryable failure is retried (retry.max_retries attempts
  *          after the first, in all) by putting the message back in the
  *          schedule; every attempt is kept in the record's providerAttempts.
- *          Failover (actors.h, sgw_route_index): a failure at a provider
- *          that is not the last of the message's route is due again at
- *          once (the sender then takes the next provider); at the last one
- *          it waits an exponential backoff with jitter (retry.base_ms *
- *          2^(n-1) for its n-th failure there, at most retry.max_ms, or
- *          longer if the provider asked).
+ *          Failover: a failure the sender marked SGW_TR_FAILOVER (its
+ *          provider is not the last of the message's route) is due again at
+ *          once (the sender then takes the next provider, actors.h
+ *          sgw_route_start); otherwise it waits an exponential backoff with
+ *          jitter (retry.base_ms * 2^(n-1) for its n-th failure in a row at
+ *          that provider, at most retry.max_ms, or longer if the provider
+ *          asked). A DEFERRED outcome (every circuit of the route open) is
+ *          no attempt: the message stays queued, due when a circuit
+ *          half-opens.
  * Stop:    handles everything already queued before it exits (drain_input),
  *          so outcomes of in-flight calls are not lost at a drain.
  * Threads: one (outcomes of one message must be applied in order).
@@ -77,7 +80,6 @@ typedef struct status_actor {
     sgw_sms *changed;   /* copies to publish after the write */
     int *did;
     const char **ids;
-    sgw_route route[2]; /* [0] live, [1] test */
     sgw_tr_outcome *inb; /* inbound SMS of the batch, handled after the rest */
     char (*inb_provider)[24];
     int ninb;
@@ -108,8 +110,6 @@ static sgw_err status_init(void *st, const sgw_actor_env *env)
     if (!self->oc || !self->provider || !self->changed || !self->did || !self->ids ||
         !self->inb || !self->inb_provider)
         return SGW_ENOMEM;
-    sgw_route_load(env->cfg, 0, &self->route[0]);
-    sgw_route_load(env->cfg, 1, &self->route[1]);
     self->start_ms = sgw_now_ms();
     self->purge_ms = self->start_ms + PUB_WINDOW_MS;
     self->pubmap = calloc(PUB_BUCKETS, sizeof *self->pubmap);
@@ -276,12 +276,15 @@ static int status_apply(sgw_sms *m, void *ctx, int i)
         }
         m->due_kind = SGW_DUE_NONE;
         m->due_ms = 0;
+    } else if (o->flags & SGW_TR_DEFERRED) {
+        if (m->status != SGW_ST_QUEUED)
+            return 0; /* cancelled or finished meanwhile */
+        m->due_kind = SGW_DUE_SEND;
+        m->due_ms = now + (o->retry_after_ms > 0 ? o->retry_after_ms : 1000);
     } else {
         if (m->status != SGW_ST_SENDING && m->status != SGW_ST_QUEUED)
             return 0; /* cancelled or finished meanwhile */
         status_count(self, self->provider[i], o);
-        const sgw_route *route = &self->route[m->test ? 1 : 0];
-        int k = sgw_route_index(m, route->n); /* where this attempt went */
         sgw_attempt a = { .started_ms = o->started_ms, .finished_ms = o->finished_ms,
                           .ok = o->result == SGW_SEND_OK };
         snprintf(a.provider, sizeof a.provider, "%s", self->provider[i]);
@@ -302,15 +305,17 @@ static int status_apply(sgw_sms *m, void *ctx, int i)
             if (m->nattempts <= self->max_retries) {
                 sgw_sms_set_status(m, SGW_ST_QUEUED, now);
                 m->due_kind = SGW_DUE_SEND;
-                if (k < route->n - 1) {
-                    m->due_ms = now; /* fail over to route[k + 1] at once */
+                if (o->flags & SGW_TR_FAILOVER) {
+                    m->due_ms = now; /* to the route's next provider at once */
                 } else {
-                    /* the n-th failure in a row at the route's last provider */
+                    /* the n-th failure in a row at this provider */
                     int fails = 0;
-                    for (int j = m->nattempts - 1; j >= 0 && !m->attempts[j].ok; j--)
+                    for (int j = m->nattempts - 1; j >= 0 && !m->attempts[j].ok &&
+                                                   strcmp(m->attempts[j].provider,
+                                                          self->provider[i]) == 0;
+                         j--)
                         fails++;
-                    m->due_ms = now + status_backoff(self, fails - (route->n - 1),
-                                                     o->retry_after_ms);
+                    m->due_ms = now + status_backoff(self, fails, o->retry_after_ms);
                 }
                 break;
             }

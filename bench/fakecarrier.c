@@ -36,6 +36,17 @@
  *                                  address with Validation-Token and needs
  *                                  it echoed in a 200 within
  *                                  webhook_timeout_ms
+ *   POST/GET /restapi/v1.0/account/~/a2p-sms/batches, GET .../batches/{id},
+ *   GET .../a2p-sms/messages[/{id}]  High Volume (A2P) SMS: bench/fc/a2p.h
+ *                                  (rejected[] per recipient, paging by
+ *                                  pageToken, "api": "a2p" in /_fake/messages)
+ * The message-store list also takes phoneNumber= (a message's from or one
+ * of its to), as RingCentral's Get Message List does.
+ *   POST /2010-04-01/Accounts/{AC}/Messages.json and the rest of Twilio's
+ *                                  Messages API, signed status callbacks
+ *                                  and inbound webhooks: bench/fc/twilio.h
+ *                                  (--tw-* flags, /_fake/twilio/...,
+ *                                  "provider": "twilio" in /_fake/messages)
  * A send answers 200 Queued; the message becomes Sent after ~latency_ms
  * and Delivered (DeliveryFailed for --undeliverable numbers) dlr_delay_ms
  * later. Each change is notified to matching message-store subscriptions
@@ -50,8 +61,9 @@
  * webhook_timeout_ms, notify_copies, group_limits; lists undeliverable, invalid_to
  * (--undeliverable/--invalid-to NUMBER, repeatable) and fail_next
  * (--fail-next 503,503: forced outcomes "500", "503", "429", "timeout",
- * "drop", "401", one per SMS send that passed authentication and rate
- * limits, before the random rates).
+ * "drop", "401", one per SMS send or A2P batch create that passed
+ * authentication and rate limits, before the random rates; the random
+ * rates apply to both too).
  *
  * Control API (not RingCentral's; no auth: bind it to loopback):
  *   GET  /_fake/messages[?direction=Outbound|Inbound|all&after=ID&limit=N]
@@ -664,9 +676,9 @@ static int store_and_answer(fc_req *r, fc_msg *m)
         timer_push_locked(due, snap.id);
         pthread_mutex_unlock(&G.mu);
     }
-    if (!ok) {
+    if (!ok || !r) { /* r NULL: stored, no answer (timeout_after_create) */
         free(snap.text);
-        return rc_error(r, 500, "CMN-203", "Internal Server Error", NULL, NULL);
+        return r ? rc_error(r, 500, "CMN-203", "Internal Server Error", NULL, NULL) : 0;
     }
     int st = reply_json(r, 200, msg_json(&snap));
     free(snap.text);
@@ -711,7 +723,11 @@ static int h_sms(fc_req *r, const char *ext)
         return rc_error(r, 503, "CMN-201", "Service Temporary Unavailable", NULL, NULL);
     }
 
-    if ((st = apply_fault(r, draw_fault())) != 0) {
+    fc_fail fault = draw_fault();
+    pthread_mutex_lock(&G.mu);
+    int lost = fault == FAIL_TIMEOUT && G.k.timeout_after_create;
+    pthread_mutex_unlock(&G.mu);
+    if (!lost && (st = apply_fault(r, fault)) != 0) {
         json_decref(body);
         return st;
     }
@@ -731,6 +747,10 @@ static int h_sms(fc_req *r, const char *ext)
     fc_copy(m->ext, sizeof m->ext, ext);
     m->status = ST_QUEUED;
     m->attempt = attempt;
+    if (lost) { /* the message is made, its answer is lost */
+        store_and_answer(NULL, m);
+        return apply_fault(r, FAIL_TIMEOUT);
+    }
     return store_and_answer(r, m);
 }
 
@@ -758,7 +778,7 @@ static int h_message(fc_req *r, const char *ext, const char *idstr)
 static int h_messages(fc_req *r, const char *ext)
 {
     const char *q = r->ri->query_string;
-    char type[32], dir[32], from[64], to[64];
+    char type[32], dir[32], from[64], to[64], phone[64];
     long long page, per;
     int st;
     if ((st = get_paging(r, &page, &per, 100)) != 0)
@@ -767,6 +787,7 @@ static int h_messages(fc_req *r, const char *ext)
     get_var(q, "direction", dir, sizeof dir);
     get_var(q, "dateFrom", from, sizeof from);
     get_var(q, "dateTo", to, sizeof to);
+    get_var(q, "phoneNumber", phone, sizeof phone);
     if (dir[0] && strcmp(dir, "Inbound") != 0 && strcmp(dir, "Outbound") != 0)
         return rc_bad_param(r, "direction", dir);
     int64_t tfrom = from[0] ? fc_parse_iso(from) : fc_wall_ms() - 24LL * 3600 * 1000;
@@ -785,6 +806,8 @@ static int h_messages(fc_req *r, const char *ext)
             continue;
         if (dir[0] && strcmp(dir, m->inbound ? "Inbound" : "Outbound") != 0)
             continue;
+        if (phone[0] && strcmp(m->from, phone) != 0 && strcmp(m->to[0], phone) != 0)
+            continue;
         if (total++ >= skip && shown < per) {
             json_array_append_new(recs, msg_json(m));
             shown++;
@@ -798,6 +821,9 @@ static int h_messages(fc_req *r, const char *ext)
     json_object_set_new(o, "records", recs);
     return reply_json(r, 200, o);
 }
+
+#include "fc/a2p.h"
+#include "fc/twilio.h"
 
 /* ------------------------------------------------------------ subscriptions */
 
@@ -1167,6 +1193,8 @@ static int route_v1(fc_req *r)
         count_sms(&G.st.sms_requests);
     if ((st = req_auth(r)) != 0)
         return st;
+    if (n >= 3 && strcmp(s[0], "account") == 0 && strcmp(s[2], "a2p-sms") == 0)
+        return a2p_route(r, s, n);
     if (rt == R_NONE)
         return rc_error(r, 404, "CMN-120", "Invalid URI", NULL, NULL);
     /* limits are kept per (user, app, group): the token's extension */
@@ -1442,17 +1470,26 @@ static int h_fake_messages(fc_req *r)
         return fake_error(r, 400, "after must be a message id");
     if (get_var(q, "limit", buf, sizeof buf) >= 0 && buf[0] && (limit = fc_parse_uint(buf)) < 0)
         return fake_error(r, 400, "limit must be a number");
+    char prov[16];
+    get_var(q, "provider", prov, sizeof prov);
+    if (prov[0] && strcmp(prov, "ringcentral") != 0 && strcmp(prov, "twilio") != 0)
+        return fake_error(r, 400, "provider must be ringcentral or twilio");
     json_t *a = json_array();
     pthread_mutex_lock(&G.mu);
     long long start = after >= G.first_id ? after + 1 : G.first_id;
-    for (long long id = start; id < G.next_id && (long long)json_array_size(a) < limit; id++) {
+    for (long long id = start; id < G.next_id && (long long)json_array_size(a) < limit &&
+                               strcmp(prov, "twilio") != 0; id++) {
         fc_msg *m = msg_find_locked(id);
         if (!m)
             continue;
         if (strcmp(dir, "all") != 0 && strcmp(dir, m->inbound ? "Inbound" : "Outbound") != 0)
             continue;
-        json_array_append_new(a, msg_fake_json(m));
+        json_t *mj = msg_fake_json(m);
+        jset_s(mj, "provider", "ringcentral");
+        json_array_append_new(a, mj);
     }
+    if (strcmp(prov, "ringcentral") != 0) /* Twilio's (bench/fc/twilio.h) */
+        tw_fake_messages_locked(a, dir, limit);
     pthread_mutex_unlock(&G.mu);
     json_t *o = json_object();
     json_object_set_new(o, "messages", a);
@@ -1496,6 +1533,8 @@ static int h_fake_stats(fc_req *r)
     jset_i(o, "notifications_dropped", s->notif_dropped);
     jset_i(o, "timers_dropped", s->timers_dropped);
     jset_i(o, "tokens", (long long)G.ntok);
+    json_object_set_new(o, "a2p", a2p_stats_locked());
+    json_object_set_new(o, "twilio", tw_stats_locked());
     json_object_set_new(o, "knobs", knobs_json_locked());
     pthread_mutex_unlock(&G.mu);
     return reply_json(r, 200, o);
@@ -1605,6 +1644,8 @@ static int h_fake_message_status(fc_req *r)
 
 static int h_fake(fc_req *r)
 {
+    if (r->nseg >= 2 && strcmp(r->seg[1], "twilio") == 0)
+        return tw_fake(r);
     const char *what = r->nseg >= 2 ? r->seg[1] : "";
     if (r->nseg == 2 && strcmp(what, "messages") == 0 && req_is(r, "GET"))
         return h_fake_messages(r);
@@ -1642,6 +1683,8 @@ static int h_fake(fc_req *r)
         G.fail_head = G.fail_n = 0;
         G.nwin = 0;
         memset(G.fps, 0, sizeof G.fps[0] * FC_FPS);
+        a2p_reset_locked();
+        tw_clear_locked();
         pthread_mutex_unlock(&G.mu);
         json_t *o = json_object();
         json_object_set_new(o, "reset", json_true());
@@ -1693,6 +1736,8 @@ static int on_request(struct mg_connection *c)
             st = rc_error(r, 404, "CMN-120", "Invalid URI", NULL, NULL);
     } else if (restapi && r->nseg >= 2 && strcmp(r->seg[1], "v1.0") == 0) {
         st = route_v1(r);
+    } else if (r->nseg >= 1 && strcmp(r->seg[0], "2010-04-01") == 0) {
+        st = tw_route(r); /* Twilio: bench/fc/twilio.h */
     } else if (r->nseg >= 1 && strcmp(r->seg[0], "_fake") == 0) {
         st = h_fake(r);
     } else {
@@ -1768,7 +1813,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: fakecarrier [--listen 127.0.0.1:0] [options]\n"
             "A fake of RingCentral's REST API (OAuth, phone numbers, SMS, message store,\n"
-            "WebHook subscriptions) with fault injection and a control API under /_fake/.\n"
+            "WebHook subscriptions, A2P batches) with fault injection and a control API\n"
+            "under /_fake/.\n"
             "Prints 'fakecarrier listening on http://HOST:PORT' once bound; logs to stderr;\n"
             "SIGTERM/SIGINT stop it. Options take a value as --opt VALUE or --opt=VALUE.\n\n"
             "Server:\n"
@@ -1810,8 +1856,9 @@ static void usage(FILE *f)
     fprintf(f,
             "  --undeliverable NUM     accepted, then DeliveryFailed (repeatable)\n"
             "  --invalid-to NUM        refused at send: 400 CMN-101 (repeatable)\n"
-            "  --fail-next LIST        forced outcomes, one per SMS send before the random\n"
+            "  --fail-next LIST        forced outcomes, one per SMS send (or A2P batch) before the random\n"
             "                          rates: 500, 503, 429, timeout, drop, 401 (e.g. 503,503)\n\n"
+            "%s"
             "Control API (no auth; keep it on loopback):\n"
             "  GET  /_fake/messages[?direction=Outbound|Inbound|all&after=ID&limit=N]\n"
             "  GET  /_fake/stats            counters and the knobs in force\n"
@@ -1820,7 +1867,8 @@ static void usage(FILE *f)
             "  POST /_fake/expire-tokens    every access token issued so far expires now\n"
             "  POST /_fake/inbound          {from, to, text}: an inbound SMS to to's owner\n"
             "  POST /_fake/message-status   {id, status}: an outbound message's status changes\n"
-            "  POST /_fake/reset            clears messages, counters and fail_next\n");
+            "  POST /_fake/reset            clears messages, counters and fail_next\n",
+            tw_usage);
 }
 
 static int add_number(const char *spec, char *err, size_t cap)
@@ -2024,7 +2072,11 @@ static void parse_args(int argc, char **argv, fc_opts *o)
                 die_usage("%s", err);
             G.fail_n += (size_t)n;
         } else {
-            die_usage("unknown option: %s", a);
+            int tw = tw_option(name, val, err, sizeof err); /* --tw-*: bench/fc/twilio.h */
+            if (tw < 0)
+                die_usage("%s", err);
+            if (tw == 0)
+                die_usage("unknown option: %s", a);
         }
     }
     if (!jwts_given)
@@ -2166,6 +2218,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "fakecarrier: cannot start the timer thread\n");
         return 1;
     }
+    if (tw_start() != 0) { /* Twilio's timer and callbacks: bench/fc/twilio.h */
+        fprintf(stderr, "fakecarrier: cannot start the Twilio thread\n");
+        return 1;
+    }
 
     char threads[16];
     snprintf(threads, sizeof threads, "%lld", o.threads);
@@ -2222,6 +2278,7 @@ int main(int argc, char **argv)
     pthread_cond_broadcast(&G.timer_cv);
     pthread_mutex_unlock(&G.mu);
     pthread_join(timer, NULL);
+    tw_stop();
     notify_stop();
     mg_exit_library();
     curl_global_cleanup();

@@ -108,6 +108,10 @@ static int serve(const sgw_cfg *cfg)
     int64_t t0 = sgw_mono_ms();
     if (!open_store(cfg, &app.store))
         return 1;
+    if (sgw_circuits_new(cfg, &app.circuits) != SGW_OK) {
+        sgw_store_close(&app.store);
+        return 1;
+    }
     sgw_actor *actors[SGW_PIPELINE_LEN] = { 0 };
     int rc = 1;
     for (int i = SGW_PIPELINE_LEN - 1; i >= 0; i--) {
@@ -142,6 +146,7 @@ stop_actors:
     for (int i = 0; i < SGW_PIPELINE_LEN; i++)
         sgw_actor_destroy(&actors[i]);
     sgw_store_close(&app.store);
+    sgw_circuits_free(app.circuits);
     curl_global_cleanup();
     if (rc == 0)
         sgw_log(SGW_LOG_INFO, "main", "stopped");

@@ -15,6 +15,7 @@
 #include "bus/log.h"
 #include "bus/util.h"
 #include "http/http.h"
+#include "transport/transport.h"
 
 static json_t *now_json(void)
 {
@@ -225,6 +226,128 @@ void h_tenants_patch(sgw_req *r)
         sgw_reply_error(r, 503, "unavailable", "Store unavailable");
     free(out);
     json_decref(req);
+}
+
+/* ---------------------------------------------------------------- routes */
+
+/* A tenant's provider route as shown: its own, or the configured default. */
+static json_t *route_shown(sgw_req *r, json_t *t)
+{
+    json_t *own = json_object_get(t, "route");
+    json_t *providers = json_array();
+    int mine = json_is_array(own) && json_array_size(own) > 0;
+    if (mine) {
+        json_array_extend(providers, own);
+    } else {
+        const config_setting_t *d =
+            sgw_cfg_setting(r->srv->deps.cfg, "transport.default_route");
+        for (int i = 0; d && i < config_setting_length(d); i++) {
+            const char *name = config_setting_get_string_elem(d, i);
+            if (name && name[0])
+                json_array_append_new(providers, json_string(name));
+        }
+    }
+    return json_pack("{s:O, s:o, s:s}", "tenantId", json_object_get(t, "id"), "providers",
+                     providers, "source", mine ? "tenant" : "default");
+}
+
+void h_tenants_route_get(sgw_req *r)
+{
+    json_t *t = sgw_tenant_visible(r);
+    if (!t)
+        return;
+    sgw_reply_json(r, 200, route_shown(r, t));
+    json_decref(t);
+}
+
+typedef struct route_ctx {
+    json_t *providers; /* NULL: remove the tenant's own route */
+} route_ctx;
+
+static char *route_fn(void *ctx, const char *json)
+{
+    route_ctx *c = ctx;
+    json_t *t = json_loads(json, 0, NULL);
+    if (!t)
+        return NULL;
+    if (c->providers)
+        json_object_set(t, "route", c->providers);
+    else
+        json_object_del(t, "route");
+    json_object_set_new(t, "updatedAt", now_json());
+    char *doc = doc_dump(t);
+    json_decref(t);
+    return doc;
+}
+
+/* PUT (providers given) or DELETE (back to the default). */
+static void route_write(sgw_req *r, json_t *providers)
+{
+    route_ctx c = { providers };
+    char *out = NULL;
+    if (sgw_store_tenant_update(r->srv->deps.store, r->param[0], route_fn, &c, &out) !=
+        SGW_OK) {
+        sgw_reply_error(r, 503, "unavailable", "Store unavailable");
+        return;
+    }
+    json_t *t = json_loads(out, 0, NULL);
+    free(out);
+    if (!t) {
+        sgw_reply_error(r, 500, "internal", "Tenant document unreadable");
+        return;
+    }
+    sgw_log(SGW_LOG_INFO, "http", "%s: route set by %s", r->param[0], r->auth.app);
+    sgw_reply_json(r, 200, route_shown(r, t));
+    json_decref(t);
+}
+
+void h_tenants_route_put(sgw_req *r)
+{
+    if (!require_admin(r))
+        return;
+    json_t *t = sgw_tenant_visible(r);
+    if (!t)
+        return;
+    json_decref(t);
+    json_t *req = sgw_req_json_object(r);
+    if (!req)
+        return;
+    json_t *p = json_object_get(req, "providers");
+    size_t n = json_array_size(p);
+    char why[160] = "";
+    if (!json_is_array(p) || n == 0)
+        snprintf(why, sizeof why, "providers must be a non-empty array of provider names");
+    else if (n > SGW_HTTP_ROUTE_PROVIDERS_MAX)
+        snprintf(why, sizeof why, "providers may name at most %d providers",
+                 SGW_HTTP_ROUTE_PROVIDERS_MAX);
+    for (size_t i = 0; !why[0] && i < n; i++) {
+        const char *name = json_string_value(json_array_get(p, i));
+        if (!name) {
+            snprintf(why, sizeof why, "providers[%zu] must be a string", i);
+        } else if (!sgw_transport_find(name)) {
+            snprintf(why, sizeof why, "Unknown provider: %.40s", name);
+        } else {
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(name, json_string_value(json_array_get(p, j))) == 0)
+                    snprintf(why, sizeof why, "providers names %.40s twice", name);
+        }
+    }
+    if (why[0])
+        sgw_reply_error(r, 400, "validation_error", why);
+    else
+        route_write(r, p);
+    json_decref(req);
+}
+
+void h_tenants_route_delete(sgw_req *r)
+{
+    if (!require_admin(r))
+        return;
+    json_t *t = sgw_tenant_visible(r);
+    if (!t)
+        return;
+    json_decref(t);
+    route_write(r, NULL);
 }
 
 /* ---------------------------------------------------------------- apps */

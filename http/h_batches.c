@@ -472,6 +472,14 @@ void h_batches_create(sgw_req *r)
         sgw_reply_error(r, 403, "forbidden", "Sending needs an app key");
         return;
     }
+    if (mg_get_header(r->conn, "Idempotency-Key")) {
+        /* refused, not ignored: a client relying on it must not get two batches */
+        snprintf(r->extra_headers + strlen(r->extra_headers),
+                 sizeof r->extra_headers - strlen(r->extra_headers), "Connection: close\r\n");
+        sgw_reply_error(r, 400, "validation_error",
+                        "Idempotency-Key is not supported on batches");
+        return;
+    }
     int64_t max = sgw_cfg_int(cfg, "batches.max_body_bytes");
     if (r->ri->content_length > max) {
         snprintf(r->extra_headers + strlen(r->extra_headers),
@@ -693,27 +701,26 @@ static json_t *batch_visible(sgw_req *r, sgw_batch_counts *c)
     return doc;
 }
 
-void h_batches_get(sgw_req *r)
+/* A batch's progress as shown (GET /v1/sms/batches[/:id]). */
+static json_t *batch_progress(json_t *doc, const sgw_batch_counts *c)
 {
-    sgw_batch_counts c;
-    json_t *doc = batch_visible(r, &c);
-    if (!doc)
-        return;
     json_int_t size = json_integer_value(json_object_get(doc, "batchSize"));
     char mtime[32];
-    sgw_time_format(mtime, c.mtime_ms);
-    json_t *o = json_pack("{s:O, s:O, s:I, s:I, s:s, s:O, s:s, s:[], s:f, s:O, s:O, s:O}", "id",
-                          json_object_get(doc, "id"), "from", json_object_get(doc, "from"),
-                          "batchSize", size, "processedCount", (json_int_t)c.processed,
-                          "status", c.processed >= size ? "Completed" : "Processing",
-                          "creationTime", json_object_get(doc, "creationTime"),
-                          "lastModifiedTime", mtime, "rejected", "cost",
-                          (double)c.cost / 100.0, "currency", json_object_get(doc, "currency"),
-                          "sendAt", json_object_get(doc, "sendAt"), "test",
-                          json_object_get(doc, "test"));
-    json_decref(doc);
-    /* cost in the currency's units (minor units / 100), written as a
-     * decimal: 0.14, never 0.14000000000000001 */
+    sgw_time_format(mtime, c->mtime_ms);
+    return json_pack("{s:O, s:O, s:I, s:I, s:s, s:O, s:s, s:[], s:f, s:O, s:O, s:O}", "id",
+                     json_object_get(doc, "id"), "from", json_object_get(doc, "from"),
+                     "batchSize", size, "processedCount", (json_int_t)c->processed, "status",
+                     c->processed >= size ? "Completed" : "Processing", "creationTime",
+                     json_object_get(doc, "creationTime"), "lastModifiedTime", mtime,
+                     "rejected", "cost", (double)c->cost / 100.0, "currency",
+                     json_object_get(doc, "currency"), "sendAt", json_object_get(doc, "sendAt"),
+                     "test", json_object_get(doc, "test"));
+}
+
+/* cost in the currency's units (minor units / 100), written as a decimal:
+ * 0.14, never 0.14000000000000001 */
+static void reply_progress(sgw_req *r, json_t *o)
+{
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(o);
     if (!s) {
@@ -722,6 +729,84 @@ void h_batches_get(sgw_req *r)
     }
     sgw_reply_raw(r, 200, s, strlen(s));
     free(s);
+}
+
+void h_batches_get(sgw_req *r)
+{
+    sgw_batch_counts c;
+    json_t *doc = batch_visible(r, &c);
+    if (!doc)
+        return;
+    json_t *o = batch_progress(doc, &c);
+    json_decref(doc);
+    reply_progress(r, o);
+}
+
+typedef struct list_page {
+    sgw_store *st;
+    json_t *data;
+} list_page;
+
+static void list_add(void *ctx, const char *id)
+{
+    list_page *lp = ctx;
+    char *json = NULL;
+    sgw_batch_counts c;
+    if (sgw_store_batch_get(lp->st, id, &json, &c) != SGW_OK)
+        return;
+    json_t *doc = json_loads(json, 0, NULL);
+    free(json);
+    if (doc)
+        json_array_append_new(lp->data, batch_progress(doc, &c));
+    json_decref(doc);
+}
+
+void h_batches_list(sgw_req *r)
+{
+    char lim[16], cursor[SGW_BATCH_CURSOR_LEN + 2] = "", tenant[40] = "";
+    int limit = 50;
+    if (sgw_req_query(r, "limit", lim, sizeof lim)) {
+        char *end;
+        long v = strtol(lim, &end, 10);
+        if (!lim[0] || *end || v < 1 || v > 200) {
+            sgw_reply_error(r, 400, "validation_error", "limit must be an integer from 1 to 200");
+            return;
+        }
+        limit = (int)v;
+    }
+    if (sgw_req_query(r, "cursor", cursor, sizeof cursor) &&
+        strlen(cursor) != SGW_BATCH_CURSOR_LEN) {
+        sgw_reply_error(r, 400, "validation_error", "Invalid cursor");
+        return;
+    }
+    const char *app = NULL;
+    if (r->auth.role == SGW_ROLE_ADMIN) {
+        /* an admin names the tenant, and sees all its apps' batches */
+        if (!sgw_req_query(r, "tenantId", tenant, sizeof tenant) ||
+            !sgw_id_valid(tenant, "tenant_", 16)) {
+            sgw_reply_error(r, 400, "validation_error",
+                            "tenantId (a tenant_ id) is required with an admin key");
+            return;
+        }
+    } else {
+        snprintf(tenant, sizeof tenant, "%s", r->auth.tenant);
+        app = r->auth.app; /* an app sees its own batches, as with GET /:id */
+    }
+    list_page lp = { r->srv->deps.store, json_array() };
+    char next[SGW_BATCH_CURSOR_LEN + 1];
+    sgw_err rv = sgw_store_batch_list(lp.st, tenant, app, cursor, limit, list_add, &lp, next);
+    if (rv == SGW_EINVAL) {
+        json_decref(lp.data);
+        sgw_reply_error(r, 400, "validation_error", "Invalid cursor");
+        return;
+    }
+    if (rv != SGW_OK) {
+        json_decref(lp.data);
+        sgw_reply_error(r, 503, "unavailable", "Store unavailable");
+        return;
+    }
+    reply_progress(r, json_pack("{s:o, s:o}", "data", lp.data, "nextCursor",
+                                next[0] ? json_string(next) : json_null()));
 }
 
 typedef struct member_page {

@@ -17,11 +17,13 @@
 #include "bus/log.h"
 #include "bus/util.h"
 #include "http/http.h"
+#include "transport/twilio.h"
 
 typedef struct conn_field {
     const char *name;
     int secret;        /* sealed, never returned */
     size_t max;
+    int optional;      /* may be left out */
 } conn_field;
 
 typedef struct conn_kind {
@@ -31,9 +33,12 @@ typedef struct conn_kind {
 
 static const conn_kind conn_kinds[] = {
     { "ringcentral",
-      { { "serverUrl", 0, 2000 }, { "clientId", 0, 256 }, { "clientSecret", 1, 256 },
-        { "jwt", 1, 8192 }, { NULL, 0, 0 } } },
-    { NULL, { { NULL, 0, 0 } } },
+      { { "serverUrl", 0, 2000, 0 }, { "clientId", 0, 256, 0 }, { "clientSecret", 1, 256, 0 },
+        { "jwt", 1, 8192, 0 }, { NULL, 0, 0, 0 } } },
+    { "twilio",
+      { { "accountSid", 0, 34, 0 }, { "authToken", 1, 256, 0 },
+        { "messagingServiceSid", 0, 34, 1 }, { NULL, 0, 0, 0 } } },
+    { NULL, { { NULL, 0, 0, 0 } } },
 };
 
 static const conn_kind *conn_kind_of(sgw_req *r, const struct sgw_transport_ops **ops)
@@ -94,6 +99,8 @@ void h_conn_put(sgw_req *r)
     json_t *pub = json_object(), *sec = json_object();
     for (const conn_field *f = k->fields; f->name; f++) {
         const char *v = json_string_value(json_object_get(req, f->name));
+        if (f->optional && !json_object_get(req, f->name))
+            continue;
         if (!v || !*v || strlen(v) > f->max) {
             char msg[128];
             snprintf(msg, sizeof msg, "%s is required (a string of at most %zu characters)",
@@ -137,7 +144,8 @@ void h_conn_put(sgw_req *r)
     free(info);
     json_object_update(pub, facts);
     json_decref(facts);
-    json_object_set_new(pub, "authMethod", json_string("jwt"));
+    json_object_set_new(pub, "authMethod",
+                        json_string(strcmp(k->provider, "twilio") == 0 ? "basic" : "jwt"));
     if (sgw_conn_store(r, r->param[0], k->provider, json_incref(pub), json_incref(sec))) {
         sgw_log(SGW_LOG_INFO, "http", "%s connected for %s", ops->title, r->param[0]);
         sgw_reply_json(r, 200, conn_answer(r->param[0], k->provider, pub));
@@ -197,6 +205,12 @@ void h_conn_get(sgw_req *r)
     json_t *ans = conn_answer(r->param[0], k->provider, pub);
     if (strcmp(k->provider, "ringcentral") == 0)
         sgw_rcwh_describe(r, r->param[0], ans);
+    char base[512];
+    if (strcmp(k->provider, "twilio") == 0 && sgw_twilio_public_base(r->srv->deps.cfg, base,
+                                                                     sizeof base))
+        /* what to set as the SMS webhook (SmsUrl) of the tenant's numbers */
+        json_object_set_new(ans, "webhookUrl",
+                            json_sprintf("%s/v1/webhooks/twilio/%s", base, r->param[0]));
     sgw_reply_json(r, 200, ans);
     json_decref(pub);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus/util.h"
 #include "http/http.h"
 #include "openapi_json.h"
 #include "ws/ws.h"
@@ -56,6 +57,24 @@ static void mb_printf(mbuf *b, const char *fmt, ...)
         b->p = p;
         b->cap = cap;
     }
+}
+
+static void circuit_state_line(void *ctx, const char *provider, const char *tenant,
+                               sgw_circuit_state state, uint64_t opened, uint64_t calls,
+                               uint64_t failures)
+{
+    (void)opened, (void)calls, (void)failures;
+    mb_printf(ctx, "smsgw_provider_circuit_state{provider=\"%s\",tenant=\"%s\"} %d\n",
+              provider, tenant, (int)state);
+}
+
+static void circuit_opened_line(void *ctx, const char *provider, const char *tenant,
+                                sgw_circuit_state state, uint64_t opened, uint64_t calls,
+                                uint64_t failures)
+{
+    (void)state, (void)calls, (void)failures;
+    mb_printf(ctx, "smsgw_provider_circuit_opened_total{provider=\"%s\",tenant=\"%s\"} %llu\n",
+              provider, tenant, (unsigned long long)opened);
 }
 
 void h_metrics(sgw_req *r)
@@ -151,6 +170,16 @@ void h_metrics(sgw_req *r)
         mb_printf(&b, "smsgw_provider_latency_seconds_total{provider=\"%s\"} %.3f\n",
                   all[p]->name,
                   (double)atomic_load(&d->app->providers[p].latency_ms_sum) / 1000.0);
+    if (d->app->circuits) {
+        mb_printf(&b, "# HELP smsgw_provider_circuit_state Circuit breaker of each provider "
+                      "connection: 0 closed, 1 half-open, 2 open (tenant \"\": shared).\n"
+                      "# TYPE smsgw_provider_circuit_state gauge\n");
+        sgw_circuits_each(d->app->circuits, sgw_now_ms(), circuit_state_line, &b);
+        mb_printf(&b, "# HELP smsgw_provider_circuit_opened_total Times a provider "
+                      "connection's circuit opened.\n"
+                      "# TYPE smsgw_provider_circuit_opened_total counter\n");
+        sgw_circuits_each(d->app->circuits, sgw_now_ms(), circuit_opened_line, &b);
+    }
     sgw_outbox_stats ob;
     sgw_store_outbox_stats(&ob);
     mb_printf(&b, "# HELP smsgw_webhook_outbox_depth App webhook deliveries waiting.\n"

@@ -140,6 +140,11 @@ void h_tenants_create(sgw_req *r);
 void h_tenants_list(sgw_req *r);
 void h_tenants_get(sgw_req *r);
 void h_tenants_patch(sgw_req *r);
+/* A tenant's provider route (SPEC section 10), kept in its document. */
+#define SGW_HTTP_ROUTE_PROVIDERS_MAX 8
+void h_tenants_route_get(sgw_req *r);
+void h_tenants_route_put(sgw_req *r);
+void h_tenants_route_delete(sgw_req *r);
 void h_apps_register(sgw_req *r);
 void h_apps_list(sgw_req *r);
 void h_apps_get(sgw_req *r);
@@ -235,8 +240,12 @@ void sgw_rcwh_describe(sgw_req *r, const char *tenant, json_t *answer);
 char *sgw_rcwh_metrics(const sgw_app *app);
 /* ======================================================== end RingCentral webhooks */
 
+/* Twilio webhooks (http/h_twwebhook.c): status callbacks and inbound SMS. */
+void h_tw_webhook(sgw_req *r);  /* POST /v1/webhooks/twilio/:tenantId */
+
 /* ======================================================== batches (http/h_batches.c) */
 void h_batches_create(sgw_req *r);    /* POST /v1/sms/batches (reads its body itself) */
+void h_batches_list(sgw_req *r);
 void h_batches_get(sgw_req *r);       /* GET /v1/sms/batches/:id */
 void h_batches_messages(sgw_req *r);  /* GET /v1/sms/batches/:id/messages */
 /* ======================================================== end batches */

@@ -93,18 +93,27 @@ static size_t gkey(unsigned char *out, char kind, const char *id)
     return l + 1;
 }
 
+/* "L" tenant "/" be64(~created ms) id -> app id: a tenant's batches,
+ * newest first (GET /v1/sms/batches), written by the commit */
+#define LKEY_MAX 96
+static size_t lkey(unsigned char *out, const char *tenant, uint64_t created_ms, const char *id)
+{
+    size_t tl = strlen(tenant), il = strlen(id);
+    out[0] = 'L';
+    memcpy(out + 1, tenant, tl);
+    out[1 + tl] = '/';
+    put_be64(out + 2 + tl, ~created_ms);
+    memcpy(out + 10 + tl, id, il);
+    return 10 + tl + il;
+}
+
 static rocksdb_column_family_handle_t *cfb(sgw_store *s) { return sgw_store_cf_batches_(s); }
 
+/* staging and clean-up writes, never fsynced (on /metrics: kind batch_stage,
+ * records = key-value entries) */
 static sgw_err batch_write(sgw_store *s, rocksdb_writebatch_t *wb, rocksdb_writeoptions_t *wo)
 {
-    char *err = NULL;
-    rocksdb_write(sgw_store_db_(s), wo, wb, &err);
-    if (err) {
-        sgw_log(SGW_LOG_ERROR, "store", "batch write: %s", err);
-        rocksdb_free(err);
-        return SGW_EIO;
-    }
-    return SGW_OK;
+    return sgw_store_write_opts_(s, wb, wo, 0, rocksdb_writebatch_count(wb), SGW_SW_BATCH_STAGE);
 }
 
 /* Get a value of the batches keyspace into a heap copy. */
@@ -528,6 +537,15 @@ sgw_err sgw_store_batch_commit(sgw_batch_up *u, const char *doc_json, int64_t cr
     snprintf(cur.tenant, sizeof cur.tenant, "%s", u->tenant);
     rocksdb_writebatch_put_cf(wb, cfb(s), (const char *)k, gkey(k, 'R', u->id), (const char *)v,
                               cursor_encode(v, &cur));
+    /* the tenant's list, with the batch's app (from its document) */
+    json_t *doc = json_loads(doc_json, 0, NULL);
+    const char *app = json_string_value(json_object_get(doc, "appId"));
+    unsigned char lk[LKEY_MAX];
+    if (strlen(u->tenant) + 10 + strlen(u->id) <= LKEY_MAX)
+        rocksdb_writebatch_put_cf(wb, cfb(s), (const char *)lk,
+                                  lkey(lk, u->tenant, (uint64_t)created_ms, u->id),
+                                  app ? app : "", app ? strlen(app) : 0);
+    json_decref(doc);
     unsigned stripe = 0;
     int locked = 0;
     if (charge) {
@@ -702,6 +720,64 @@ sgw_err sgw_store_batch_members(sgw_store *s, const char *id, uint64_t after, in
         fn(ctx, mid);
         n++;
     }
+    rocksdb_iter_destroy(it);
+    return SGW_OK;
+}
+
+sgw_err sgw_store_batch_list(sgw_store *s, const char *tenant, const char *app,
+                             const char *after, int max, void (*fn)(void *ctx, const char *id),
+                             void *ctx, char next[SGW_BATCH_CURSOR_LEN + 1])
+{
+    unsigned char k0[LKEY_MAX];
+    size_t tl = strlen(tenant), pl = tl + 2, k0l = pl;
+    if (tl + 10 + SGW_BATCH_ID_LEN > LKEY_MAX)
+        return SGW_EINVAL;
+    k0[0] = 'L';
+    memcpy(k0 + 1, tenant, tl);
+    k0[1 + tl] = '/';
+    int skip_first = 0;
+    if (after && after[0]) { /* 16 hex of ~created, then the batch id */
+        if (strlen(after) != SGW_BATCH_CURSOR_LEN)
+            return SGW_EINVAL;
+        uint64_t inv = 0;
+        for (int i = 0; i < 16; i++) {
+            char c = after[i];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return SGW_EINVAL;
+            inv = (inv << 4) | (uint64_t)d;
+        }
+        k0l = lkey(k0, tenant, ~inv, after + 16);
+        skip_first = 1;
+    }
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(sgw_store_db_(s), sgw_store_ropts_(s),
+                                                        cfb(s));
+    int n = 0, more = 0;
+    char last[SGW_BATCH_CURSOR_LEN + 1] = "";
+    for (rocksdb_iter_seek(it, (const char *)k0, k0l); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const unsigned char *k = (const unsigned char *)rocksdb_iter_key(it, &kl);
+        if (kl != pl + 8 + SGW_BATCH_ID_LEN || memcmp(k, k0, pl) != 0)
+            break;
+        if (skip_first && kl == k0l && memcmp(k, k0, kl) == 0)
+            continue;
+        skip_first = 0;
+        const char *v = rocksdb_iter_value(it, &vl);
+        if (app && (vl != strlen(app) || memcmp(v, app, vl) != 0))
+            continue;
+        if (n == max) { /* one more exists: the cursor names the last given */
+            more = 1;
+            break;
+        }
+        char id[SGW_BATCH_ID_LEN + 1];
+        memcpy(id, k + pl + 8, SGW_BATCH_ID_LEN);
+        id[SGW_BATCH_ID_LEN] = '\0';
+        fn(ctx, id);
+        n++;
+        snprintf(last, sizeof last, "%016llx%s", (unsigned long long)get_be64(k + pl), id);
+    }
+    snprintf(next, SGW_BATCH_CURSOR_LEN + 1, "%s", more ? last : "");
     rocksdb_iter_destroy(it);
     return SGW_OK;
 }

@@ -23,6 +23,27 @@ int sgw_store_tenant_active(sgw_store *s, const char *tenant_id)
     return active;
 }
 
+int sgw_store_tenant_route(sgw_store *s, const char *tenant_id, char (*names)[24], int max,
+                           int *n)
+{
+    *n = 0;
+    char *doc;
+    if (sgw_store_doc_get(s, SGW_DOC_TENANT, tenant_id, &doc) != SGW_OK)
+        return -1;
+    json_t *o = json_loads(doc, 0, NULL);
+    free(doc);
+    const char *st = json_string_value(json_object_get(o, "status"));
+    int active = st && strcmp(st, "active") == 0;
+    json_t *route = json_object_get(o, "route");
+    for (size_t i = 0; json_is_array(route) && i < json_array_size(route) && *n < max; i++) {
+        const char *name = json_string_value(json_array_get(route, i));
+        if (name && name[0] && strlen(name) < 24)
+            snprintf(names[(*n)++], 24, "%s", name);
+    }
+    json_decref(o);
+    return active;
+}
+
 typedef struct find_ctx {
     const char *field, *value;
     char *json;

@@ -136,6 +136,11 @@ void sgw_store_get_stats(sgw_store *s, sgw_store_stats *out);
 /* 1 if the tenant exists and its status is "active", 0 if it exists and is
  * not, -1 if there is no such tenant. */
 int sgw_store_tenant_active(sgw_store *s, const char *tenant_id);
+/* The same, and the tenant's own provider route (its document's "route",
+ * PUT /v1/tenants/:id/route): up to max names of at most 23 characters in
+ * names[], *n = 0 when the tenant has none (the configured default). */
+int sgw_store_tenant_route(sgw_store *s, const char *tenant_id, char (*names)[24], int max,
+                           int *n);
 
 /* ---------------------------------------------------------------- the ledger (store/ledger.c) */
 
@@ -394,6 +399,14 @@ sgw_err sgw_store_batch_get(sgw_store *s, const char *id, char **json, sgw_batch
 /* The batch's messages from position `after` (0: the first), at most max:
  * fn gets each id; *next is the position after the last one given, or 0
  * when there are no more. */
+/* A tenant's committed batches, newest first (of app only, unless NULL):
+ * from after cursor (NULL or "": the newest), at most max; fn gets each id;
+ * next is the cursor of the following page, "" when there is none.
+ * SGW_EINVAL: a malformed cursor. */
+#define SGW_BATCH_CURSOR_LEN (16 + SGW_BATCH_ID_LEN)
+sgw_err sgw_store_batch_list(sgw_store *s, const char *tenant, const char *app,
+                             const char *cursor, int max, void (*fn)(void *ctx, const char *id),
+                             void *ctx, char next[SGW_BATCH_CURSOR_LEN + 1]);
 sgw_err sgw_store_batch_members(sgw_store *s, const char *id, uint64_t after, int max,
                                 void (*fn)(void *ctx, const char *msg_id), void *ctx,
                                 uint64_t *next);

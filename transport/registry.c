@@ -10,11 +10,13 @@
 extern const struct sgw_transport_ops sgw_transport_sim;
 extern const struct sgw_transport_ops sgw_transport_sim_b;
 extern const struct sgw_transport_ops sgw_transport_ringcentral;
+extern const struct sgw_transport_ops sgw_transport_twilio;
 
 static const struct sgw_transport_ops *const providers[] = {
     &sgw_transport_sim,
     &sgw_transport_sim_b,
     &sgw_transport_ringcentral,
+    &sgw_transport_twilio,
     NULL,
 };
 

@@ -23,10 +23,46 @@
  * the account does not own -> PERMANENT "Phone number <from> is not
  * registered in this RingCentral account".
  *
+ * Numbers: the account's list gives each number's extension; the token
+ * owner's list (GET .../extension/~/phone-number) then gives its numbers'
+ * features (SmsSender, A2PSmsSender: only that list has them).
+ *
  * Delivery: after a send, the message is looked up in the message store
  * status_poll_ms later (then twice as far apart, status_polls times) until
  * it is Delivered or failed; query() does the same once, for the
  * scheduler's checks after a restart.
+ *
+ * A2P (README section 8): a `from` with A2PSmsSender (and a2p_batch_max >
+ * 0) does not use /sms. Its messages gather in a provider batch per
+ * (tenant, from), never two to one recipient, posted (POST a2p-sms/batches)
+ * at a2p_batch_max messages or a2p_linger_ms after the first. rejected[]
+ * entries -> that message REJECTED with RingCentral's errorCode and
+ * description; then GET batches/{id} (a2p_status_poll_ms, doubling, at most
+ * 5 s) until processedCount = batchSize, then GET a2p-sms/messages?batchId=
+ * (every page), matching each record's recipient (and text) to our message:
+ * SendingFailed -> PERMANENT, otherwise OK with RingCentral's id; Delivered
+ * / DeliveryFailed are reports, and the list is read again status_poll_ms
+ * later (doubling, status_polls times) for those not final; query() reads
+ * a2p-sms/messages/{id}. A batch POST answered 429/5xx is RETRY for each
+ * message; other 4xx PERMANENT; 401 renews the token once. A batch followed
+ * a2p_follow_max_s without its messages listed counts them sent (the POST
+ * accepted them). inflight() counts every message until its send result.
+ *
+ * Lost answers (never two copies because of a timeout): when a send's
+ * request may have reached RingCentral but its answer did not (timeout,
+ * connection closed or broken after sending), the result is not RETRY at
+ * once (a RETRY may fail over to another provider): the message is looked
+ * up first (lookup_lost_answers). /sms: GET .../extension/<ext>/
+ * message-store?direction=Outbound&messageType=SMS&dateFrom=<start - 5 s>
+ * &phoneNumber=<to>, the oldest record from `from` to `to` with our text ->
+ * OK with its id; none -> RETRY, error code "timeout" (or
+ * provider_unreachable for a broken connection). A batch: GET a2p-sms/
+ * batches?from=&dateFrom=<posted - 5 s>, a batch of ours' size we do not
+ * follow yet -> followed as if its answer had come (if its message list
+ * has none of our recipients, RETRY "timeout"); none -> RETRY "timeout".
+ * A lookup that fails itself is tried 3 times (1 s, 2 s apart), then RETRY:
+ * the one case where a message may still go twice. The same text to the
+ * same recipient twice within seconds could be matched to the earlier one.
  *
  * I/O: one libcurl multi handle per sender thread (connections kept alive
  * and reused, at most max_connections to a host); no thread per request.
@@ -45,10 +81,15 @@
 #include "bus/log.h"
 #include "bus/util.h"
 #include "transport/curlpoll.h"
+#include "transport/rc_a2p.h"
 #include "transport/rc_parse.h"
 #include "transport/transport.h"
 
 enum { FEAT_SMS = SGW_RC_FEAT_SMS, FEAT_A2P = SGW_RC_FEAT_A2P };
+
+/* A lost send is looked up from this long before it started (clocks differ). */
+#define SMS_FIND_SKEW_MS 5000
+#define FIND_TRIES 3 /* lookups of a lost answer before giving up */
 
 typedef struct rc_num {
     char phone[24];
@@ -56,9 +97,49 @@ typedef struct rc_num {
     unsigned feat;
 } rc_num;
 
-typedef enum { JOB_SEND, JOB_QUERY, JOB_TOKEN, JOB_NUMBERS } job_kind;
+typedef enum {
+    JOB_SEND,
+    JOB_QUERY,
+    JOB_TOKEN,
+    JOB_NUMBERS,
+    JOB_SMS_FIND,   /* a send's answer was lost: look it up in the message store */
+    JOB_A2P_POST,   /* POST a2p-sms/batches */
+    JOB_A2P_STATUS, /* GET a2p-sms/batches/{id} until processed */
+    JOB_A2P_LIST,   /* GET a2p-sms/messages?batchId= (every page) */
+    JOB_A2P_FIND,   /* a batch's answer was lost: GET a2p-sms/batches?from=&dateFrom= */
+} job_kind;
 
 typedef struct rc_acct rc_acct;
+typedef struct rc_batch rc_batch;
+
+/* One of our messages in a provider batch. */
+enum { ITEM_WAIT, ITEM_SENT, ITEM_DONE };
+typedef struct a2p_item {
+    char id[24], to[24];
+    char *body;
+    int attempt;
+    int state;              /* ITEM_WAIT: no SEND_DONE yet; ITEM_SENT: sent, delivery to come */
+    int64_t started_ms;
+    char pmid[64];
+} a2p_item;
+
+/* A provider batch (README section 8): messages of one tenant from one
+ * A2P number, gathered until a2p_batch_max or a2p_linger_ms, then posted
+ * and followed by one job at a time. */
+struct rc_batch {
+    rc_acct *acct;
+    char from[24];
+    a2p_item *items;
+    int n, cap;
+    int posted;             /* 0: still gathering */
+    int64_t open_ms, posted_ms, follow_until_ms;
+    char bid[64];           /* RingCentral's batch id */
+    int adopted;            /* found by a lookup after its answer was lost */
+    int matched;            /* items found in the message list */
+    int list_passes, dlr_passes, lookups;
+    int64_t gap_ms;
+    rc_batch *next;         /* the conn's batches */
+};
 
 typedef struct rc_job {
     job_kind kind;
@@ -81,11 +162,17 @@ typedef struct rc_job {
     size_t resp_len;
     int64_t retry_after_ms;
     int page;               /* NUMBERS: the page being fetched */
+    int ext_phase;          /* NUMBERS: now the extension's list (features) */
     rc_num *nums;           /* NUMBERS: gathered so far */
     int nnums;
     struct rc_job *next;    /* waiting queue, or timer list */
     struct rc_job *aprev, *anext; /* in curl: the conn's active list */
     int64_t due_ms;         /* timer list */
+    rc_batch *batch;        /* A2P jobs */
+    char ptoken[128];       /* A2P_LIST, A2P_FIND: the page token to fetch */
+    int a2p;                /* QUERY: an A2P message (a2p-sms/messages/{id}) */
+    int find_tries;         /* SMS_FIND / A2P_FIND: lookups made */
+    int find_timeout;       /* SMS_FIND: the send timed out (else: connection broke) */
 } rc_job;
 
 /* Sends from one number go out one at a time, in the order submitted
@@ -127,6 +214,9 @@ typedef struct rc_conn {
         poll_ms, token_retry_ms;
     int polls;
     int ordered;
+    int a2p_max, lookup_lost;
+    int64_t a2p_linger_ms, a2p_poll_ms, a2p_follow_ms;
+    rc_batch *batches;       /* gathering, posted or followed */
     rc_acct *accts;
     rc_job *timers;          /* QUERY jobs waiting for their time, unordered */
     rc_job *active;          /* jobs whose request is in curl */
@@ -197,6 +287,10 @@ static void job_free(rc_job *j)
 }
 
 static void lane_leave(rc_conn *c, rc_acct *a, const char *from);
+static void job_abort(rc_conn *c, rc_job *j, sgw_send_result res, const char *code,
+                      const char *msg);
+static void a2p_add(rc_conn *c, rc_job *j);
+static void a2p_request(rc_conn *c, rc_job *j);
 
 /* A send or query ends: its outcome, then the job is freed. */
 static void job_finish(rc_conn *c, rc_job *j, sgw_send_result res, const char *pmid,
@@ -206,7 +300,8 @@ static void job_finish(rc_conn *c, rc_job *j, sgw_send_result res, const char *p
 static void job_finish(rc_conn *c, rc_job *j, sgw_send_result res, const char *pmid,
                        const char *code, const char *fmt, ...)
 {
-    sgw_tr_outcome o = { .kind = j->kind == JOB_SEND ? SGW_TR_SEND_DONE : SGW_TR_REPORT,
+    int send = j->kind == JOB_SEND || j->kind == JOB_SMS_FIND;
+    sgw_tr_outcome o = { .kind = send ? SGW_TR_SEND_DONE : SGW_TR_REPORT,
                          .result = res, .attempt = j->attempt,
                          .retry_after_ms = j->retry_after_ms,
                          .started_ms = j->started_ms, .finished_ms = sgw_now_ms() };
@@ -520,8 +615,13 @@ static void acct_fetch_numbers_page(rc_conn *c, rc_job *j)
 {
     rc_acct *a = j->acct;
     char url[2048];
-    snprintf(url, sizeof url, "%s/restapi/v1.0/account/~/phone-number?perPage=1000&page=%d",
-             a->server, j->page);
+    if (j->ext_phase) /* the token owner's numbers: the list with features (README 2) */
+        snprintf(url, sizeof url,
+                 "%s/restapi/v1.0/account/~/extension/~/phone-number?perPage=1000&page=%d",
+                 a->server, j->page);
+    else
+        snprintf(url, sizeof url, "%s/restapi/v1.0/account/~/phone-number?perPage=1000&page=%d",
+                 a->server, j->page);
     job_reset_http(j);
     if (job_http(c, j, url, NULL, 0, a->token, NULL, NULL) != 0) {
         a->nums_busy = 0;
@@ -564,10 +664,8 @@ static void acct_fail_waiting(rc_conn *c, rc_acct *a, sgw_send_result res, const
     a->wait_head = a->wait_tail = NULL;
     while (j) {
         rc_job *next = j->next;
-        if (j->kind == JOB_SEND)
-            job_finish(c, j, res, NULL, code, "%s", text);
-        else
-            job_free(j); /* a query: the scheduler asks again later */
+        j->next = NULL;
+        job_abort(c, j, res, code, text); /* a query is dropped: the scheduler asks again */
         j = next;
     }
 }
@@ -594,11 +692,9 @@ static void job_start_now(rc_conn *c, rc_job *j)
         c->active = j;
     } else {
         sgw_log(SGW_LOG_ERROR, "ringcentral", "curl refused a request");
-        if (j->kind == JOB_SEND)
-            job_finish(c, j, SGW_SEND_RETRY, NULL, "provider_unreachable",
-                       "Cannot start a request to RingCentral");
-        else if (j->kind == JOB_QUERY)
-            job_free(j);
+        if (j->kind != JOB_TOKEN && j->kind != JOB_NUMBERS)
+            job_abort(c, j, SGW_SEND_RETRY, "provider_unreachable",
+                      "Cannot start a request to RingCentral");
         else {
             if (j->kind == JOB_TOKEN)
                 j->acct->token_busy = 0;
@@ -700,32 +796,25 @@ static void job_run(rc_conn *c, rc_job *j)
     rc_acct *a = j->acct;
     int64_t now = sgw_now_ms();
     if (!a->server || !a->client_id || (!a->jwt && !a->refresh && !a->refresh_failed)) {
-        if (j->kind == JOB_SEND)
-            job_finish(c, j, SGW_SEND_PERMANENT, NULL, "provider_not_connected",
-                       "RingCentral not connected for this tenant");
-        else
-            job_free(j);
+        job_abort(c, j, SGW_SEND_PERMANENT, "provider_not_connected",
+                  "RingCentral not connected for this tenant");
         return;
     }
     if (!a->token || a->token_exp_ms - c->token_margin_ms <= now) {
         if (a->token_err_permanent || (!a->jwt && !a->refresh)) {
-            if (j->kind == JOB_SEND)
-                job_finish(c, j, SGW_SEND_PERMANENT, NULL, "provider_auth_failed", "%s",
-                           a->token_err);
-            else
-                job_free(j);
+            job_abort(c, j, SGW_SEND_PERMANENT, "provider_auth_failed", a->token_err);
             return;
         }
         if (a->token_retry_at > now && !a->token_busy) {
-            if (j->kind == JOB_SEND)
-                job_finish(c, j, SGW_SEND_RETRY, NULL, "provider_auth_unavailable", "%s",
-                           a->token_err);
-            else
-                job_free(j);
+            job_abort(c, j, SGW_SEND_RETRY, "provider_auth_unavailable", a->token_err);
             return;
         }
         acct_wait(a, j);
         acct_fetch_token(c, a);
+        return;
+    }
+    if (j->kind >= JOB_A2P_POST) { /* account-wide: no extension, no numbers */
+        a2p_request(c, j);
         return;
     }
     if (!a->nums_at || now - a->nums_at > c->numbers_ttl_ms) {
@@ -734,7 +823,7 @@ static void job_run(rc_conn *c, rc_job *j)
         return;
     }
     const rc_num *n = acct_number(a, j->from);
-    if (!n || !(n->feat & FEAT_SMS)) {
+    if (!n || !(n->feat & (FEAT_SMS | FEAT_A2P))) {
         if (!j->numbers_retried && now - a->nums_at > c->miss_refresh_ms) {
             j->numbers_retried = 1;
             a->nums_at = 0; /* stale: the number may have been added since */
@@ -743,7 +832,7 @@ static void job_run(rc_conn *c, rc_job *j)
             return;
         }
         if (j->kind != JOB_SEND)
-            job_free(j);
+            job_abort(c, j, SGW_SEND_RETRY, "provider_error", "the number list changed");
         else if (!n)
             job_finish(c, j, SGW_SEND_PERMANENT, NULL, "number_not_registered",
                        "Phone number %s is not registered in this RingCentral account", j->from);
@@ -760,9 +849,18 @@ static void job_run(rc_conn *c, rc_job *j)
                        "Phone number %s belongs to another extension (%s) of this RingCentral "
                        "account; connect that extension's user to send from it", j->from, n->ext);
         else
-            job_free(j);
+            job_abort(c, j, SGW_SEND_RETRY, "provider_error", "the number list changed");
         return;
     }
+    /* an A2P number: sends go into a provider batch, queries to the A2P
+     * message store */
+    int a2p = (n->feat & FEAT_A2P) && c->a2p_max > 0;
+    if (j->kind == JOB_SEND && a2p) {
+        a2p_add(c, j);
+        return;
+    }
+    if (j->kind == JOB_QUERY)
+        j->a2p = a2p;
     if (j->kind == JOB_SEND && !lane_enter(c, j))
         return;
     char url[2048];
@@ -782,9 +880,30 @@ static void job_run(rc_conn *c, rc_job *j)
                        "Cannot start a request to RingCentral");
             return;
         }
+    } else if (j->kind == JOB_SMS_FIND) {
+        /* the message store, newest first, from a little before the send
+         * started (clocks differ), for this recipient */
+        char since[32];
+        sgw_time_format(since, j->started_ms - SMS_FIND_SKEW_MS);
+        char *to = curl_easy_escape(NULL, j->to, 0), *ts = curl_easy_escape(NULL, since, 0);
+        snprintf(url, sizeof url,
+                 "%s/restapi/v1.0/account/~/extension/%s/message-store?direction=Outbound"
+                 "&messageType=SMS&dateFrom=%s&phoneNumber=%s&perPage=100",
+                 a->server, n->ext, ts ? ts : "", to ? to : "");
+        curl_free(to);
+        curl_free(ts);
+        if (job_http(c, j, url, NULL, 0, a->token, NULL, NULL) != 0) {
+            job_abort(c, j, SGW_SEND_RETRY, "provider_unreachable",
+                      "Cannot start a request to RingCentral");
+            return;
+        }
     } else {
-        snprintf(url, sizeof url, "%s/restapi/v1.0/account/~/extension/%s/message-store/%s",
-                 a->server, n->ext, j->pmid);
+        if (j->a2p)
+            snprintf(url, sizeof url, "%s/restapi/v1.0/account/~/a2p-sms/messages/%s", a->server,
+                     j->pmid);
+        else
+            snprintf(url, sizeof url, "%s/restapi/v1.0/account/~/extension/%s/message-store/%s",
+                     a->server, n->ext, j->pmid);
         if (job_http(c, j, url, NULL, 0, a->token, NULL, NULL) != 0) {
             job_free(j);
             return;
@@ -907,6 +1026,16 @@ static int numbers_add(void *ctx, const char *phone, const char *ext, unsigned f
     return 1;
 }
 
+/* A number of the owner's list with its features: they replace the
+ * account list's guess (which has none). */
+static void numbers_features(void *ctx, const char *phone, unsigned feat)
+{
+    rc_job *j = ctx;
+    for (int i = 0; i < j->nnums; i++)
+        if (strcmp(j->nums[i].phone, phone) == 0)
+            j->nums[i].feat = feat;
+}
+
 static void done_numbers(rc_conn *c, rc_job *j, CURLcode cr)
 {
     rc_acct *a = j->acct;
@@ -918,13 +1047,29 @@ static void done_numbers(rc_conn *c, rc_job *j, CURLcode cr)
         return;
     }
     long st = cr == CURLE_OK ? job_status(j) : 0;
-    if (st == 200) {
+    if (st == 200 && !j->ext_phase) {
         int64_t pages = sgw_rc_numbers_page(j->resp, numbers_add, j);
         if (pages > j->page && j->page < 100) {
             j->page++;
             acct_fetch_numbers_page(c, j);
             return;
         }
+        /* then the features of the owner's numbers (A2PSmsSender) */
+        j->ext_phase = 1;
+        j->page = 1;
+        acct_fetch_numbers_page(c, j);
+        return;
+    }
+    if (j->ext_phase) {
+        int64_t pages = st == 200 ? sgw_rc_features_page(j->resp, numbers_features, j) : -1;
+        if (pages > j->page && j->page < 100) {
+            j->page++;
+            acct_fetch_numbers_page(c, j);
+            return;
+        }
+        if (pages < 0) /* the account's list alone still serves /sms */
+            sgw_log(SGW_LOG_WARN, "ringcentral", "%s: the extension's numbers (features) could "
+                    "not be read (HTTP %ld): A2P is off for now", a->tenant, st);
         free(a->nums);
         a->nums = j->nums;
         a->nnums = j->nnums;
@@ -983,12 +1128,31 @@ static void follow_up(rc_conn *c, const rc_job *sent, const char *pmid)
     timer_add(c, q, sgw_now_ms() + c->poll_ms);
 }
 
+/* The request may have reached RingCentral, but its answer did not reach
+ * us: the message (or batch) may exist. */
+static int answer_lost(CURLcode cr)
+{
+    return cr == CURLE_OPERATION_TIMEDOUT || cr == CURLE_GOT_NOTHING || cr == CURLE_RECV_ERROR ||
+           cr == CURLE_SEND_ERROR || cr == CURLE_PARTIAL_FILE;
+}
+
 static void done_send(rc_conn *c, rc_job *j, CURLcode cr)
 {
     rc_acct *a = j->acct;
     if (cr != CURLE_OK) {
         int timeout = cr == CURLE_OPERATION_TIMEDOUT;
-        job_finish(c, j, SGW_SEND_RETRY, NULL, timeout ? "provider_timeout" : "provider_unreachable",
+        if (c->lookup_lost && answer_lost(cr)) {
+            /* never RETRY (and maybe fail over) a message that may be
+             * out: look it up first (the lane is kept meanwhile) */
+            sgw_log(SGW_LOG_INFO, "ringcentral", "%s: %s; looking it up", j->id,
+                    curl_easy_strerror(cr));
+            j->kind = JOB_SMS_FIND;
+            j->find_timeout = timeout;
+            j->auth_retried = 0;
+            job_run(c, j);
+            return;
+        }
+        job_finish(c, j, SGW_SEND_RETRY, NULL, timeout ? "timeout" : "provider_unreachable",
                    timeout ? "RingCentral did not answer in time" : "Cannot reach RingCentral: %s",
                    curl_easy_strerror(cr));
         return;
@@ -1047,7 +1211,24 @@ static void done_query(rc_conn *c, rc_job *j, CURLcode cr)
         return;
     }
     char why[160];
-    int verdict = st == 200 ? sgw_rc_message_status(j->resp, why, sizeof why) : 0;
+    int verdict = 0;
+    if (st == 200 && j->a2p) {
+        sgw_rc_a2p_msg m;
+        void *keep = NULL;
+        if (sgw_rc_a2p_message_parse(j->resp, &m, &keep)) {
+            if (m.status == SGW_A2P_DELIVERED)
+                verdict = 1;
+            else if (m.status == SGW_A2P_DELIVERY_FAILED || m.status == SGW_A2P_SENDING_FAILED) {
+                snprintf(why, sizeof why, "RingCentral reports %s%s%s",
+                         m.status == SGW_A2P_SENDING_FAILED ? "SendingFailed" : "DeliveryFailed",
+                         m.error_code ? ": " : "", m.error_code ? m.error_code : "");
+                verdict = -1;
+            }
+        }
+        sgw_rc_a2p_release(keep);
+    } else if (st == 200) {
+        verdict = sgw_rc_message_status(j->resp, why, sizeof why);
+    }
     if (verdict > 0) {
         job_finish(c, j, SGW_SEND_OK, j->pmid, NULL, NULL);
         return;
@@ -1067,6 +1248,636 @@ static void done_query(rc_conn *c, rc_job *j, CURLcode cr)
         return;
     }
     job_free(j);
+}
+
+/* ---------------------------------------------------------------- lost answers */
+
+/* A send's answer was lost (SMS_FIND): found -> sent with the found id;
+ * not found -> RETRY; the lookup itself failing is tried FIND_TRIES
+ * times, then RETRY (the only case left where a message could go twice). */
+static void sms_find_failed(rc_conn *c, rc_job *j, const char *why)
+{
+    if (++j->find_tries < FIND_TRIES) {
+        job_reset_http(j);
+        j->auth_retried = 0;
+        timer_add(c, j, sgw_now_ms() + 1000LL * j->find_tries);
+        return;
+    }
+    job_finish(c, j, SGW_SEND_RETRY, NULL, j->find_timeout ? "timeout" : "provider_unreachable",
+               "RingCentral did not answer, and the message could not be looked up: %s", why);
+}
+
+static void done_sms_find(rc_conn *c, rc_job *j, CURLcode cr)
+{
+    long st = cr == CURLE_OK ? job_status(j) : 0;
+    if (st == 401 && !j->auth_retried) {
+        j->auth_retried = 1;
+        if (j->token_gen == j->acct->token_gen)
+            str_wipe(&j->acct->token);
+        job_run(c, j);
+        return;
+    }
+    char pmid[64];
+    int found = st == 200 ? sgw_rc_find_sent(j->resp, j->from, j->to, j->body ? j->body : "",
+                                             j->started_ms - SMS_FIND_SKEW_MS, pmid)
+                          : -1;
+    if (found < 0) {
+        char why[96];
+        if (cr != CURLE_OK)
+            snprintf(why, sizeof why, "%s", curl_easy_strerror(cr));
+        else
+            snprintf(why, sizeof why, "HTTP %ld", st);
+        sms_find_failed(c, j, why);
+        return;
+    }
+    if (found) {
+        sgw_log(SGW_LOG_INFO, "ringcentral", "%s: its lost answer was %s: sent", j->id, pmid);
+        follow_up(c, j, pmid);
+        job_finish(c, j, SGW_SEND_OK, pmid, NULL, NULL);
+        return;
+    }
+    job_finish(c, j, SGW_SEND_RETRY, NULL, j->find_timeout ? "timeout" : "provider_unreachable",
+               "%s", j->find_timeout ? "RingCentral did not answer in time (the message was not made)"
+                                     : "The connection to RingCentral broke (the message was not made)");
+}
+
+/* ---------------------------------------------------------------- A2P batches */
+
+static void batch_free(rc_batch *b)
+{
+    for (int i = 0; i < b->n; i++)
+        free(b->items[i].body);
+    free(b->items);
+    free(b);
+}
+
+static void a2p_emit(rc_conn *c, a2p_item *it, int kind, sgw_send_result res, const char *pmid,
+                     const char *code, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/* An outcome of one of a batch's messages. */
+static void a2p_emit(rc_conn *c, a2p_item *it, int kind, sgw_send_result res, const char *pmid,
+                     const char *code, const char *fmt, ...)
+{
+    sgw_tr_outcome o = { .kind = kind, .result = res, .attempt = it->attempt,
+                         .started_ms = it->started_ms, .finished_ms = sgw_now_ms() };
+    snprintf(o.id, sizeof o.id, "%s", it->id);
+    snprintf(o.provider_msg_id, sizeof o.provider_msg_id, "%s", pmid ? pmid : "");
+    snprintf(o.error_code, sizeof o.error_code, "%s", code ? code : "");
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(o.error_message, sizeof o.error_message, fmt, ap);
+        va_end(ap);
+    }
+    out_push(c, &o);
+}
+
+/* Free b when none of its messages waits for anything: 1 if freed. */
+static int a2p_maybe_free(rc_conn *c, rc_batch *b)
+{
+    for (int i = 0; i < b->n; i++)
+        if (b->items[i].state != ITEM_DONE)
+            return 0;
+    for (rc_batch **pp = &c->batches; *pp; pp = &(*pp)->next)
+        if (*pp == b) {
+            *pp = b->next;
+            break;
+        }
+    batch_free(b);
+    return 1;
+}
+
+/* Every message still without a send result gets this one. */
+static void a2p_fail_waiting(rc_conn *c, rc_batch *b, sgw_send_result res, int64_t retry_after_ms,
+                             const char *code, const char *msg)
+{
+    for (int i = 0; i < b->n; i++) {
+        a2p_item *it = &b->items[i];
+        if (it->state != ITEM_WAIT)
+            continue;
+        a2p_emit(c, it, SGW_TR_SEND_DONE, res, NULL, code, "%s", msg);
+        c->out[(c->out_head + c->out_n - 1) % c->out_cap].retry_after_ms = retry_after_ms;
+        it->state = ITEM_DONE;
+    }
+}
+
+/* The batch is followed no longer (a2p_follow_max_s, or RingCentral lost
+ * it): messages without a result were accepted by the POST, so they are
+ * sent (without RingCentral's id); delivery is left to the scheduler's
+ * checks. */
+static void a2p_give_up(rc_conn *c, rc_job *j, const char *why)
+{
+    rc_batch *b = j->batch;
+    int waiting = 0;
+    for (int i = 0; i < b->n; i++) {
+        a2p_item *it = &b->items[i];
+        if (it->state == ITEM_WAIT) {
+            a2p_emit(c, it, SGW_TR_SEND_DONE, SGW_SEND_OK, NULL, NULL, NULL);
+            waiting++;
+        }
+        it->state = ITEM_DONE;
+    }
+    if (waiting)
+        sgw_log(SGW_LOG_WARN, "ringcentral", "%s: batch %s: %s; %d messages counted sent",
+                b->acct->tenant, b->bid, why, waiting);
+    job_free(j);
+    a2p_maybe_free(c, b);
+}
+
+/* Ask again later (gap doubling up to 5 s), within a2p_follow_max_s. */
+static void a2p_later(rc_conn *c, rc_job *j, const char *why)
+{
+    rc_batch *b = j->batch;
+    int64_t now = sgw_now_ms();
+    if (now >= b->follow_until_ms) {
+        a2p_give_up(c, j, why);
+        return;
+    }
+    b->gap_ms = b->gap_ms ? b->gap_ms * 2 : c->a2p_poll_ms;
+    if (b->gap_ms > 5000)
+        b->gap_ms = 5000;
+    job_reset_http(j);
+    j->auth_retried = 0;
+    timer_add(c, j, now + b->gap_ms);
+}
+
+/* A job that cannot go on (see the callers): what it means for its kind. */
+static void job_abort(rc_conn *c, rc_job *j, sgw_send_result res, const char *code,
+                      const char *msg)
+{
+    switch (j->kind) {
+    case JOB_SEND:
+        job_finish(c, j, res, NULL, code, "%s", msg);
+        return;
+    case JOB_SMS_FIND:
+        sms_find_failed(c, j, msg);
+        return;
+    case JOB_A2P_POST: {
+        rc_batch *b = j->batch;
+        a2p_fail_waiting(c, b, res, 0, code, msg);
+        job_free(j);
+        a2p_maybe_free(c, b);
+        return;
+    }
+    case JOB_A2P_FIND:
+        if (++j->find_tries < FIND_TRIES) {
+            job_reset_http(j);
+            j->auth_retried = 0;
+            timer_add(c, j, sgw_now_ms() + 1000LL * j->find_tries);
+        } else {
+            rc_batch *b = j->batch;
+            a2p_fail_waiting(c, b, SGW_SEND_RETRY, 0, "timeout", msg);
+            job_free(j);
+            a2p_maybe_free(c, b);
+        }
+        return;
+    case JOB_A2P_STATUS:
+    case JOB_A2P_LIST:
+        a2p_later(c, j, msg);
+        return;
+    default:
+        job_free(j); /* a query: the scheduler asks again later */
+        return;
+    }
+}
+
+/* Start posting b. */
+static void a2p_post(rc_conn *c, rc_batch *b)
+{
+    b->posted = 1;
+    b->posted_ms = sgw_now_ms();
+    rc_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        a2p_fail_waiting(c, b, SGW_SEND_RETRY, 0, "provider_busy", "Out of memory");
+        a2p_maybe_free(c, b);
+        return;
+    }
+    j->kind = JOB_A2P_POST;
+    j->acct = b->acct;
+    j->batch = b;
+    j->started_ms = b->posted_ms;
+    snprintf(j->from, sizeof j->from, "%s", b->from);
+    job_run(c, j);
+}
+
+/* A send from an A2P number joins the gathering batch of its tenant and
+ * number (a new one when there is none, or when the batch already has this
+ * recipient: one message per recipient per batch, so answers map back). */
+static void a2p_add(rc_conn *c, rc_job *j)
+{
+    rc_batch *b;
+    for (b = c->batches; b; b = b->next)
+        if (!b->posted && b->acct == j->acct && strcmp(b->from, j->from) == 0)
+            break;
+    if (b)
+        for (int i = 0; i < b->n; i++)
+            if (strcmp(b->items[i].to, j->to) == 0) {
+                a2p_post(c, b);
+                b = NULL;
+                break;
+            }
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b) {
+            job_finish(c, j, SGW_SEND_RETRY, NULL, "provider_busy", "Out of memory");
+            return;
+        }
+        b->acct = j->acct;
+        snprintf(b->from, sizeof b->from, "%s", j->from);
+        b->open_ms = sgw_now_ms();
+        b->next = c->batches;
+        c->batches = b;
+    }
+    if (b->n == b->cap) {
+        int cap = b->cap ? b->cap * 2 : 16;
+        a2p_item *v = realloc(b->items, sizeof *v * (size_t)cap);
+        if (!v) {
+            job_finish(c, j, SGW_SEND_RETRY, NULL, "provider_busy", "Out of memory");
+            a2p_maybe_free(c, b);
+            return;
+        }
+        b->items = v;
+        b->cap = cap;
+    }
+    a2p_item *it = &b->items[b->n++];
+    memset(it, 0, sizeof *it);
+    snprintf(it->id, sizeof it->id, "%s", j->id);
+    snprintf(it->to, sizeof it->to, "%s", j->to);
+    it->body = j->body;
+    j->body = NULL;
+    it->attempt = j->attempt;
+    it->started_ms = j->started_ms;
+    job_free(j);
+    if (b->n >= c->a2p_max)
+        a2p_post(c, b);
+}
+
+/* The request of an A2P job (its token is fresh: job_run). */
+static void a2p_request(rc_conn *c, rc_job *j)
+{
+    rc_batch *b = j->batch;
+    rc_acct *a = j->acct;
+    char url[2048];
+    char *body = NULL;
+    job_reset_http(j);
+    j->token_gen = a->token_gen;
+    if (j->kind == JOB_A2P_POST) {
+        /* {from, text?, messages: [{to: [..], text?}]}: a text shared by
+         * all goes once, at the top */
+        snprintf(url, sizeof url, "%s/restapi/v1.0/account/~/a2p-sms/batches", a->server);
+        int same = 1;
+        for (int i = 1; i < b->n && same; i++)
+            same = strcmp(b->items[i].body, b->items[0].body) == 0;
+        json_t *req = json_pack("{s:s}", "from", b->from), *msgs = json_array();
+        if (req && same && b->n > 0)
+            json_object_set_new(req, "text", json_string(b->items[0].body));
+        for (int i = 0; req && msgs && i < b->n; i++) {
+            json_t *m = json_pack("{s:[s]}", "to", b->items[i].to);
+            if (m && !same)
+                json_object_set_new(m, "text", json_string(b->items[i].body));
+            json_array_append_new(msgs, m);
+        }
+        if (req)
+            json_object_set(req, "messages", msgs);
+        json_decref(msgs);
+        body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+        json_decref(req);
+        if (!body) {
+            job_abort(c, j, SGW_SEND_RETRY, "provider_busy", "Out of memory");
+            return;
+        }
+    } else if (j->kind == JOB_A2P_STATUS) {
+        snprintf(url, sizeof url, "%s/restapi/v1.0/account/~/a2p-sms/batches/%s", a->server,
+                 b->bid);
+    } else if (j->kind == JOB_A2P_LIST) {
+        char *bid = curl_easy_escape(NULL, b->bid, 0), *pt = curl_easy_escape(NULL, j->ptoken, 0);
+        snprintf(url, sizeof url,
+                 "%s/restapi/v1.0/account/~/a2p-sms/messages?batchId=%s&view=Detailed"
+                 "&perPage=1000%s%s",
+                 a->server, bid ? bid : "", j->ptoken[0] ? "&pageToken=" : "", pt ? pt : "");
+        curl_free(bid);
+        curl_free(pt);
+    } else { /* JOB_A2P_FIND */
+        char since[32];
+        sgw_time_format(since, b->posted_ms - SMS_FIND_SKEW_MS);
+        char *from = curl_easy_escape(NULL, b->from, 0), *ts = curl_easy_escape(NULL, since, 0);
+        snprintf(url, sizeof url,
+                 "%s/restapi/v1.0/account/~/a2p-sms/batches?from=%s&dateFrom=%s&perPage=1000%s%s",
+                 a->server, from ? from : "", ts ? ts : "", j->ptoken[0] ? "&pageToken=" : "",
+                 j->ptoken);
+        curl_free(from);
+        curl_free(ts);
+    }
+    int rv = job_http(c, j, url, body, 0, a->token, NULL, NULL);
+    free(body);
+    if (rv != 0) {
+        job_abort(c, j, SGW_SEND_RETRY, "provider_unreachable",
+                  "Cannot start a request to RingCentral");
+        return;
+    }
+    job_start(c, j);
+}
+
+/* After the POST (or an adoption): follow the batch. */
+static void a2p_follow(rc_conn *c, rc_job *j, int64_t delay_ms)
+{
+    rc_batch *b = j->batch;
+    j->kind = JOB_A2P_STATUS;
+    j->auth_retried = 0;
+    b->gap_ms = 0;
+    b->follow_until_ms = sgw_now_ms() + c->a2p_follow_ms;
+    job_reset_http(j);
+    timer_add(c, j, sgw_now_ms() + delay_ms);
+}
+
+typedef struct rej_ctx {
+    rc_conn *c;
+    rc_batch *b;
+} rej_ctx;
+
+static void a2p_on_rejected(void *ctx, int64_t index, const char *to, const char *code,
+                            const char *desc)
+{
+    rej_ctx *x = ctx;
+    a2p_item *it = NULL;
+    if (index >= 1 && index <= x->b->n && strcmp(x->b->items[index - 1].to, to) == 0)
+        it = &x->b->items[index - 1];
+    for (int i = 0; !it && i < x->b->n; i++) /* the index disagrees: the number decides */
+        if (strcmp(x->b->items[i].to, to) == 0)
+            it = &x->b->items[i];
+    if (!it || it->state != ITEM_WAIT)
+        return;
+    a2p_emit(x->c, it, SGW_TR_SEND_DONE, SGW_SEND_REJECTED, NULL, code[0] ? code : "rejected",
+             "RingCentral rejected the recipient: %s", desc[0] ? desc : "no reason given");
+    it->state = ITEM_DONE;
+}
+
+static void done_a2p_post(rc_conn *c, rc_job *j, CURLcode cr)
+{
+    rc_batch *b = j->batch;
+    rc_acct *a = j->acct;
+    if (cr != CURLE_OK) {
+        if (c->lookup_lost && answer_lost(cr)) {
+            sgw_log(SGW_LOG_INFO, "ringcentral", "%s: batch of %d from %s: %s; looking it up",
+                    a->tenant, b->n, b->from, curl_easy_strerror(cr));
+            j->kind = JOB_A2P_FIND;
+            j->auth_retried = 0;
+            j->ptoken[0] = '\0';
+            job_run(c, j);
+            return;
+        }
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s: %s",
+                 cr == CURLE_OPERATION_TIMEDOUT ? "RingCentral did not answer in time"
+                                                : "Cannot reach RingCentral",
+                 curl_easy_strerror(cr));
+        a2p_fail_waiting(c, b, SGW_SEND_RETRY, 0,
+                         cr == CURLE_OPERATION_TIMEDOUT ? "timeout" : "provider_unreachable", msg);
+        job_free(j);
+        a2p_maybe_free(c, b);
+        return;
+    }
+    long st = job_status(j);
+    if (st >= 200 && st < 300) {
+        sgw_rc_a2p_batch info;
+        rej_ctx x = { c, b };
+        sgw_rc_a2p_rejected(j->resp, a2p_on_rejected, &x);
+        if (!sgw_rc_a2p_batch_parse(j->resp, &info)) {
+            /* accepted, but we cannot follow it: still sent */
+            sgw_log(SGW_LOG_WARN, "ringcentral", "%s: batch answer %ld without an id",
+                    a->tenant, st);
+            a2p_fail_waiting(c, b, SGW_SEND_OK, 0, NULL, "");
+            job_free(j);
+            a2p_maybe_free(c, b);
+            return;
+        }
+        snprintf(b->bid, sizeof b->bid, "%s", info.id);
+        if (a2p_maybe_free(c, b)) { /* every recipient was rejected */
+            job_free(j);
+            return;
+        }
+        a2p_follow(c, j, c->a2p_poll_ms);
+        return;
+    }
+    char code[64], msg[200], text[300];
+    rc_error_text(j, code, sizeof code, msg, sizeof msg);
+    if (st == 401 && !j->auth_retried) {
+        j->auth_retried = 1;
+        if (j->token_gen == a->token_gen)
+            str_wipe(&a->token);
+        job_run(c, j);
+        return;
+    }
+    if (st == 429) {
+        snprintf(text, sizeof text, "RingCentral rate limit reached: %s", msg);
+        a2p_fail_waiting(c, b, SGW_SEND_RETRY, j->retry_after_ms, "provider_rate_limited", text);
+    } else if (st == 401 || st >= 500 || st == 408) {
+        snprintf(text, sizeof text, "RingCentral error %ld: %s", st, msg);
+        a2p_fail_waiting(c, b, SGW_SEND_RETRY, j->retry_after_ms, "provider_error", text);
+    } else {
+        snprintf(text, sizeof text, "RingCentral refused the batch: %s%s%s%s", msg,
+                 code[0] ? " (" : "", code, code[0] ? ")" : "");
+        a2p_fail_waiting(c, b, SGW_SEND_PERMANENT, 0, "provider_rejected", text);
+    }
+    job_free(j);
+    a2p_maybe_free(c, b);
+}
+
+static void done_a2p_status(rc_conn *c, rc_job *j, CURLcode cr)
+{
+    long st = cr == CURLE_OK ? job_status(j) : 0;
+    if (st == 401 && !j->auth_retried) {
+        j->auth_retried = 1;
+        if (j->token_gen == j->acct->token_gen)
+            str_wipe(&j->acct->token);
+        job_run(c, j);
+        return;
+    }
+    sgw_rc_a2p_batch info;
+    if (st == 200 && sgw_rc_a2p_batch_parse(j->resp, &info) &&
+        (info.completed || (info.size >= 0 && info.processed >= info.size))) {
+        j->kind = JOB_A2P_LIST;
+        j->ptoken[0] = '\0';
+        j->auth_retried = 0;
+        j->batch->gap_ms = 0;
+        job_run(c, j);
+        return;
+    }
+    if (st == 404) {
+        a2p_give_up(c, j, "RingCentral does not know the batch");
+        return;
+    }
+    a2p_later(c, j, st == 200 ? "still processing" : "its status could not be read");
+}
+
+typedef struct list_ctx {
+    rc_conn *c;
+    rc_batch *b;
+} list_ctx;
+
+/* One record of the batch's message list: its message, by recipient. */
+static void a2p_on_message(void *ctx, const sgw_rc_a2p_msg *m)
+{
+    list_ctx *x = ctx;
+    rc_batch *b = x->b;
+    if (!m->to)
+        return;
+    a2p_item *it = NULL;
+    for (int i = 0; i < b->n && !it; i++)
+        if (b->items[i].state != ITEM_DONE && strcmp(b->items[i].to, m->to) == 0 &&
+            (!m->text || strcmp(m->text, b->items[i].body) == 0))
+            it = &b->items[i];
+    if (!it)
+        return;
+    b->matched++;
+    const char *ec = m->error_code;
+    if (it->state == ITEM_WAIT) {
+        if (m->status == SGW_A2P_SENDING_FAILED) {
+            a2p_emit(x->c, it, SGW_TR_SEND_DONE, SGW_SEND_PERMANENT, m->id, ec ? ec : "SendingFailed",
+                     "RingCentral reports SendingFailed%s%s", ec ? ": " : "", ec ? ec : "");
+            it->state = ITEM_DONE;
+            return;
+        }
+        snprintf(it->pmid, sizeof it->pmid, "%s", m->id);
+        a2p_emit(x->c, it, SGW_TR_SEND_DONE, SGW_SEND_OK, m->id, NULL, NULL);
+        it->state = ITEM_SENT;
+    }
+    if (m->status == SGW_A2P_DELIVERED) {
+        a2p_emit(x->c, it, SGW_TR_REPORT, SGW_SEND_OK, it->pmid, NULL, NULL);
+        it->state = ITEM_DONE;
+    } else if (m->status == SGW_A2P_DELIVERY_FAILED || m->status == SGW_A2P_SENDING_FAILED) {
+        a2p_emit(x->c, it, SGW_TR_REPORT, SGW_SEND_PERMANENT, it->pmid, "undelivered",
+                 "RingCentral reports %s%s%s",
+                 m->status == SGW_A2P_DELIVERY_FAILED ? "DeliveryFailed" : "SendingFailed",
+                 ec ? ": " : "", ec ? ec : "");
+        it->state = ITEM_DONE;
+    }
+}
+
+static void done_a2p_list(rc_conn *c, rc_job *j, CURLcode cr)
+{
+    rc_batch *b = j->batch;
+    long st = cr == CURLE_OK ? job_status(j) : 0;
+    if (st == 401 && !j->auth_retried) {
+        j->auth_retried = 1;
+        if (j->token_gen == j->acct->token_gen)
+            str_wipe(&j->acct->token);
+        job_run(c, j);
+        return;
+    }
+    char next[128];
+    list_ctx x = { c, b };
+    int got = st == 200 ? sgw_rc_a2p_messages_page(j->resp, a2p_on_message, &x, next,
+                                                   sizeof next)
+                        : -1;
+    if (got < 0) {
+        a2p_later(c, j, "its messages could not be listed");
+        return;
+    }
+    if (next[0] && strcmp(next, j->ptoken) != 0) { /* the next page, at once */
+        snprintf(j->ptoken, sizeof j->ptoken, "%s", next);
+        j->auth_retried = 0;
+        job_run(c, j);
+        return;
+    }
+    /* a whole pass over the list is done */
+    j->ptoken[0] = '\0';
+    b->list_passes++;
+    int waiting = 0, sent = 0;
+    for (int i = 0; i < b->n; i++) {
+        waiting += b->items[i].state == ITEM_WAIT;
+        sent += b->items[i].state == ITEM_SENT;
+    }
+    if (waiting && b->adopted && !b->matched) {
+        /* the batch a lookup found was not ours after all */
+        a2p_fail_waiting(c, b, SGW_SEND_RETRY, 0, "timeout",
+                         "RingCentral did not answer in time (the batch was not made)");
+        waiting = 0;
+    }
+    if (waiting && b->list_passes >= 3) {
+        a2p_give_up(c, j, "messages missing from its list");
+        return;
+    }
+    if (waiting) {
+        a2p_later(c, j, "messages missing from its list");
+        return;
+    }
+    if (sent && c->poll_ms > 0 && b->dlr_passes < c->polls) {
+        /* delivery: the list again, status_poll_ms later, gaps doubled */
+        int64_t gap = c->poll_ms << (b->dlr_passes < 10 ? b->dlr_passes : 10);
+        b->dlr_passes++;
+        job_reset_http(j);
+        j->auth_retried = 0;
+        timer_add(c, j, sgw_now_ms() + gap);
+        return;
+    }
+    for (int i = 0; i < b->n; i++) /* left to the scheduler's delivery checks */
+        b->items[i].state = ITEM_DONE;
+    job_free(j);
+    a2p_maybe_free(c, b);
+}
+
+typedef struct find_ctx {
+    rc_conn *c;
+    rc_batch *b;
+    char found[64];
+} find_ctx;
+
+/* A batch of the list that could be ours: same number and size, made
+ * after ours was posted (less the skew), not one we follow already. */
+static void a2p_on_batch(void *ctx, const sgw_rc_a2p_batch *r)
+{
+    find_ctx *x = ctx;
+    if (x->found[0] || strcmp(r->from, x->b->from) != 0 || r->size != x->b->n ||
+        (r->created_ms && r->created_ms < x->b->posted_ms - SMS_FIND_SKEW_MS))
+        return;
+    for (rc_batch *o = x->c->batches; o; o = o->next)
+        if (o != x->b && strcmp(o->bid, r->id) == 0)
+            return;
+    snprintf(x->found, sizeof x->found, "%s", r->id);
+}
+
+static void done_a2p_find(rc_conn *c, rc_job *j, CURLcode cr)
+{
+    rc_batch *b = j->batch;
+    long st = cr == CURLE_OK ? job_status(j) : 0;
+    if (st == 401 && !j->auth_retried) {
+        j->auth_retried = 1;
+        if (j->token_gen == j->acct->token_gen)
+            str_wipe(&j->acct->token);
+        job_run(c, j);
+        return;
+    }
+    find_ctx x = { .c = c, .b = b };
+    char next[128];
+    int got = st == 200 ? sgw_rc_a2p_batches_page(j->resp, a2p_on_batch, &x, next, sizeof next)
+                        : -1;
+    if (got < 0) {
+        char why[96];
+        snprintf(why, sizeof why, "RingCentral did not answer, and the batch could not be looked "
+                 "up: %s", cr != CURLE_OK ? curl_easy_strerror(cr) : "bad answer");
+        job_abort(c, j, SGW_SEND_RETRY, "timeout", why);
+        return;
+    }
+    if (x.found[0]) {
+        sgw_log(SGW_LOG_INFO, "ringcentral", "%s: the lost batch answer was %s", b->acct->tenant,
+                x.found);
+        snprintf(b->bid, sizeof b->bid, "%s", x.found);
+        b->adopted = 1;
+        j->ptoken[0] = '\0';
+        a2p_follow(c, j, 0);
+        return;
+    }
+    if (next[0] && strcmp(next, j->ptoken) != 0) {
+        snprintf(j->ptoken, sizeof j->ptoken, "%s", next);
+        j->auth_retried = 0;
+        job_run(c, j);
+        return;
+    }
+    a2p_fail_waiting(c, b, SGW_SEND_RETRY, 0, "timeout",
+                     "RingCentral did not answer in time (the batch was not made)");
+    job_free(j);
+    a2p_maybe_free(c, b);
 }
 
 /* ---------------------------------------------------------------- curl glue */
@@ -1091,6 +1902,11 @@ static void rc_drive(rc_conn *c)
         case JOB_NUMBERS: done_numbers(c, j, cr); break;
         case JOB_SEND: done_send(c, j, cr); break;
         case JOB_QUERY: done_query(c, j, cr); break;
+        case JOB_SMS_FIND: done_sms_find(c, j, cr); break;
+        case JOB_A2P_POST: done_a2p_post(c, j, cr); break;
+        case JOB_A2P_STATUS: done_a2p_status(c, j, cr); break;
+        case JOB_A2P_LIST: done_a2p_list(c, j, cr); break;
+        case JOB_A2P_FIND: done_a2p_find(c, j, cr); break;
         }
         start_pending(c);
     }
@@ -1118,6 +1934,15 @@ static sgw_err rc_create(void **conn, const sgw_cfg *cfg, const sgw_tr_host *hos
     c->polls = (int)sgw_cfg_int(cfg, "transport.ringcentral.status_polls");
     c->token_retry_ms = sgw_cfg_int(cfg, "transport.ringcentral.token_retry_ms");
     c->ordered = sgw_cfg_bool(cfg, "transport.ringcentral.ordered_per_number");
+    c->a2p_max = (int)sgw_cfg_int(cfg, "transport.ringcentral.a2p_batch_max");
+    c->a2p_linger_ms = sgw_cfg_int(cfg, "transport.ringcentral.a2p_linger_ms");
+    c->a2p_poll_ms = sgw_cfg_int(cfg, "transport.ringcentral.a2p_status_poll_ms");
+    if (c->a2p_poll_ms < 10)
+        c->a2p_poll_ms = 10;
+    c->a2p_follow_ms = sgw_cfg_int(cfg, "transport.ringcentral.a2p_follow_max_s") * 1000;
+    if (c->a2p_follow_ms <= 0)
+        c->a2p_follow_ms = 120000;
+    c->lookup_lost = sgw_cfg_bool(cfg, "transport.ringcentral.lookup_lost_answers");
     c->host = host;
     sgw_curlpoll_attach(&c->cp, c->multi, sgw_now_ms);
     c->max_active = (int)sgw_cfg_int(cfg, "transport.ringcentral.max_connections");
@@ -1150,6 +1975,11 @@ static void rc_destroy(void *conn)
             c->startq_head[q] = j->next;
             job_free(j);
         }
+    while (c->batches) {
+        rc_batch *b = c->batches;
+        c->batches = b->next;
+        batch_free(b);
+    }
     for (rc_acct *a = c->accts; a;) {
         rc_acct *next = a->next;
         for (rc_job *j = a->wait_head; j;) {
@@ -1224,6 +2054,16 @@ static sgw_err rc_query(void *conn, const sgw_tr_sms *sms, const char *provider_
 static int rc_poll(void *conn, int64_t now, sgw_tr_outcome *out, int max)
 {
     rc_conn *c = conn;
+    /* provider batches whose linger is over (posting may free one: look
+     * again from the start after each) */
+    for (rc_batch *b = c->batches; b;) {
+        if (!b->posted && b->open_ms + c->a2p_linger_ms <= now) {
+            a2p_post(c, b);
+            b = c->batches;
+        } else {
+            b = b->next;
+        }
+    }
     /* follow-ups that are due */
     rc_job **pp = &c->timers;
     while (*pp) {
@@ -1258,6 +2098,9 @@ static int64_t rc_next_deadline(void *conn)
     for (rc_job *j = c->timers; j; j = j->next)
         if (d < 0 || j->due_ms < d)
             d = j->due_ms;
+    for (rc_batch *b = c->batches; b; b = b->next)
+        if (!b->posted && (d < 0 || b->open_ms + c->a2p_linger_ms < d))
+            d = b->open_ms + c->a2p_linger_ms;
     return d;
 }
 

@@ -77,7 +77,20 @@ typedef struct sgw_tr_outcome {
     char tenant[32];
     char from[24], to[24];
     char *body;
+    /* Set by the sender, not by adapters (0 from an adapter): */
+    int flags;                    /* SGW_TR_FAILOVER | SGW_TR_DEFERRED */
 } sgw_tr_outcome;
+
+/* outcome flags */
+enum {
+    /* a retryable failure with another provider of the message's route
+     * after this one: it is tried there at once, without backoff */
+    SGW_TR_FAILOVER = 1,
+    /* not an attempt: every provider of the route has its circuit open;
+     * the message waits retry_after_ms, still queued, nothing recorded */
+    SGW_TR_DEFERRED = 2,
+    SGW_TR_FLAGS_ALL = 3,
+};
 
 enum {
     SGW_TR_SUPPORTS_QUERY = 1, /* query() asks for a delivery report */

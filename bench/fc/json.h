@@ -146,6 +146,10 @@ static json_t *msg_fake_json(const fc_msg *m)
     jset_iso(o, "lastModifiedTime", m->modified);
     if (!m->inbound)
         jset_i(o, "attempt", m->attempt);
+    if (!m->inbound)
+        jset_s(o, "api", m->a2p ? "a2p" : "sms");
+    if (m->a2p)
+        jset_s(o, "batchId", m->batch);
     return o;
 }
 

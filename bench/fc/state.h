@@ -79,6 +79,7 @@ typedef struct fc_knobs {
     long long webhook_timeout_ms;
     long long notify_copies;
     int group_limits;
+    int timeout_after_create;
 } fc_knobs;
 
 typedef enum { K_INT, K_PROB, K_BOOL } fc_ktype;
@@ -113,6 +114,8 @@ static const struct fc_knob_def {
        "each notification is posted this many times, a replay as RingCentral may make (1)"),
     { "group_limits", K_BOOL, offsetof(fc_knobs, group_limits), 0, 1,
       "enforce light 50, medium 40, heavy 10, auth 5 per 60 s (false)" },
+    { "timeout_after_create", K_BOOL, offsetof(fc_knobs, timeout_after_create), 0, 1,
+      "a 'timeout' of an SMS send or A2P batch creates it first, then loses the answer (false)" },
 #undef KI
 #undef KP
 };
@@ -189,6 +192,8 @@ typedef struct fc_msg {
     long long conv;
     int attempt;
     int segments;
+    int a2p;           /* made by an A2P batch (bench/fc/a2p.h): no extension */
+    char batch[40];    /* its batch id */
 } fc_msg;
 
 typedef struct fc_timer {

@@ -339,6 +339,45 @@ def test_tenancy():
                  "validation_error")
 
 
+def test_list():
+    tid, key = gw.tenant_app()
+    other_app = gw.app(tid, name="other2")["apiKey"]
+    _, stranger = gw.tenant_app()
+    ids = []
+    for i in range(5):
+        r = post_batch(gw, key, {"from": "+16505550100", "text": "list %d" % i,
+                                 "messages": [{"to": [num(i)]}]})
+        assert r.status == 202, r
+        ids.append(r.json["id"])
+    theirs = post_batch(gw, other_app, SEED_BROADCAST).json["id"]
+    # newest first, in pages, each as GET /:id shows it
+    seen, cursor = [], None
+    while True:
+        r = gw.get("/v1/sms/batches?limit=2" + ("&cursor=" + cursor if cursor else ""), key=key)
+        assert r.status == 200 and len(r.json["data"]) <= 2, r
+        for b in r.json["data"]:
+            one = gw.get("/v1/sms/batches/" + b["id"], key=key).json
+            assert set(b) == set(one) and b["batchSize"] == one["batchSize"] == 1, (b, one)
+        seen += [b["id"] for b in r.json["data"]]
+        cursor = r.json["nextCursor"]
+        if not cursor:
+            break
+    assert seen == ids[::-1], (seen, ids)
+    # the other app sees only its own; a stranger none; admin all of the tenant's
+    assert [b["id"] for b in gw.get("/v1/sms/batches", key=other_app).json["data"]] == [theirs]
+    assert gw.get("/v1/sms/batches", key=stranger).json == {"data": [], "nextCursor": None}
+    r = gw.get("/v1/sms/batches?tenantId=" + tid, key=ADMIN_KEY)
+    assert [b["id"] for b in r.json["data"]] == [theirs] + ids[::-1], r
+    expect_error(gw.get("/v1/sms/batches", key=ADMIN_KEY), 400, "validation_error")
+    for q in ("limit=0", "limit=201", "limit=x", "cursor=zz", "cursor=" + "g" * 38):
+        expect_error(gw.get("/v1/sms/batches?" + q, key=key), 400, "validation_error")
+    # Idempotency-Key is refused on batches, and nothing is stored
+    r = gw.post("/v1/sms/batches", raw=SEED_BROADCAST.encode(), key=key,
+                headers={"Idempotency-Key": "k1"})
+    expect_error(r, 400, "validation_error", "Idempotency-Key is not supported on batches")
+    assert [b["id"] for b in gw.get("/v1/sms/batches", key=key).json["data"]] == ids[::-1]
+
+
 def test_send_at():
     _, key = gw.tenant_app()
     at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
@@ -452,6 +491,8 @@ try:
          test_malformed_stores_nothing),
         ("over batches.max_body_bytes: 413 (announced or streamed)", test_over_the_limit),
         ("another tenant's or app's batch is 404; admin sees it", test_tenancy),
+        ("GET /v1/sms/batches: newest first, paged, per app; Idempotency-Key refused",
+         test_list),
         ("sendAt: scheduled, released on time", test_send_at),
         ("live keys: charged at the commit; 402 stores and spends nothing",
          test_live_charge_and_402),

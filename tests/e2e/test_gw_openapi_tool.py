@@ -42,7 +42,8 @@ gw = Gateway(config="webhooks = { base_ms = 100; max_ms = 200; max_age_s = 2; };
              transport="""ringcentral = { numbers_miss_refresh_s = 0; timeout_ms = 3000;
                               oauth = { client_id = "fake-client-id";
                                         client_secret = "fake-client-secret";
-                                        server_url = "%s"; }; };""" % fc.url)
+                                        server_url = "%s"; }; };
+                          twilio = { base_url = "%s"; };""" % (fc.url, fc.url))
 # a second gateway whose app keys get 3 requests a minute: the 429s
 tight = Gateway(base=False, config="""
 limits = { app_key_per_min = 3; admin_key_per_min = 1000000; };
@@ -255,6 +256,13 @@ def exercise():
     call("GET", "/v1/sms/batches/{batchId}/messages",
          "/v1/sms/batches/batch_0000000000000000/messages", key=key)
     call("GET", "/v1/sms/batches/{batchId}", "/v1/sms/batches/batch_0000000000000000")
+    call("GET", "/v1/sms/batches", key=key)
+    call("GET", "/v1/sms/batches", "/v1/sms/batches?limit=1", key=key)
+    call("GET", "/v1/sms/batches", "/v1/sms/batches?limit=0", key=key)
+    call("GET", "/v1/sms/batches", "/v1/sms/batches?cursor=nope", key=key)
+    call("GET", "/v1/sms/batches", "/v1/sms/batches?tenantId=" + tid, key=A)
+    call("GET", "/v1/sms/batches", key=A)
+    call("GET", "/v1/sms/batches")
 
     # -- templates
     tp = call("POST", "/v1/templates", body={"name": "OTP", "body": "Code {{code}}"}, key=key)
@@ -338,6 +346,22 @@ def exercise():
     call("POST", "/v1/apps/{appId}/webhooks/dead/{deliveryId}/replay",
          "%s/dlv_x/replay" % dead_path, key=key)
 
+    # -- provider routes
+    rpath = "/v1/tenants/%s/route" % tid
+    rt = "/v1/tenants/{tenantId}/route"
+    call("GET", rt, rpath, key=key)
+    call("PUT", rt, rpath, {"providers": ["sim", "sim_b"]}, key=A)
+    call("GET", rt, rpath, key=A)
+    call("PUT", rt, rpath, {"providers": ["carrier-pigeon"]}, key=A)
+    call("PUT", rt, rpath, {"providers": ["sim"]}, key=key)
+    call("PUT", rt, "/v1/tenants/tenant_0000000000000000/route", {"providers": ["sim"]}, key=A)
+    call("PUT", rt, rpath, raw=b"{" + b" " * (200 << 10) + b"}", key=A)
+    call("GET", rt, "/v1/tenants/nope/route", key=A)
+    call("DELETE", rt, rpath, key=key)
+    call("DELETE", rt, rpath, key=A)
+    call("DELETE", rt, "/v1/tenants/tenant_0000000000000000/route", key=A)
+    call("GET", rt, rpath)
+
     # -- RingCentral: operator credentials (the fake), the OAuth connect flow
     conn = "/v1/tenants/{tenantId}/connections/{provider}"
     cpath = "/v1/tenants/%s/connections/ringcentral" % tid
@@ -365,6 +389,32 @@ def exercise():
     call("POST", "/v1/webhooks/ringcentral", raw=b'{"event":"x","body":{}}',
          headers={"Verification-Token": "nope"})
     call("POST", "/v1/webhooks/ringcentral", raw=b'{"event":"x","body":{}}')
+    # Twilio: a connection (its answer has no serverUrl), then its webhook:
+    # unsigned, signed wrong, a status callback, an inbound SMS (TwiML)
+    twc = "/v1/tenants/%s/connections/twilio" % tid
+    call("PUT", conn, twc, {"accountSid": "AC" + "0" * 30 + "01",
+                            "authToken": "fake-twilio-token"}, key=A)
+    call("GET", conn, twc, key=A, name="twilio")
+    twh, twp = "/v1/webhooks/twilio/{tenantId}", "/v1/webhooks/twilio/" + tid
+    form = {"AccountSid": "AC" + "0" * 30 + "01", "MessageSid": "SM" + "0" * 32,
+            "MessageStatus": "delivered"}
+
+    def tw_post(params, sig=True):
+        import base64, hashlib, hmac, urllib.parse
+        url = "http://127.0.0.1:%d%s" % (gw.port, twp)
+        data = url + "".join(k + v for k, v in sorted(params.items()))
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        if sig:
+            h["X-Twilio-Signature"] = base64.b64encode(hmac.new(
+                b"fake-twilio-token", data.encode(), hashlib.sha1).digest()).decode()
+        return call("POST", twh, twp, raw=urllib.parse.urlencode(params).encode(), headers=h)
+    tw_post(form, sig=False)
+    call("POST", twh, twp, raw=b"MessageSid=x", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "nope"})
+    tw_post(form)
+    tw_post(dict(form, MessageStatus="bogus"))
+    tw_post({"AccountSid": form["AccountSid"], "MessageSid": "SM" + "1" * 32,
+             "From": "+15550001111", "To": "+15552000001", "Body": "hi"})
 
     tok = call("POST", "/v1/rc/connect-token", key=key)
     call("POST", "/v1/rc/connect-token", body={}, key=A)

@@ -127,16 +127,16 @@ def test_0007_permanent_no_failover():
     assert m["errorCode"] == "undeliverable" and m["error"], m
 
 
-def test_0006_live_key_uses_the_first_provider_only():
+def test_0006_live_key_follows_the_default_route():
     tid = gw.tenant("live")
     live = gw.app(tid, mode="live")["apiKey"]
     r = gw.send(live, to="+15559870006", frm=FROM)
     assert r.status == 202 and r.json["test"] is False, r
-    m = settled(live, r.json["messageId"], "failed")
-    # default_route is [sim, sim_b], but live routes do not fail over yet:
-    # the first try and retry.max_retries (3) retries, all at sim
-    assert attempts(m) == [("sim", False)] * 4, attempts(m)
-    assert m["error"] == "Simulated outage of sim", m
+    m = settled(live, r.json["messageId"], "delivered")
+    # a live key without a tenant route takes default_route, [sim, sim_b],
+    # with the same failover as a test key
+    assert attempts(m) == [("sim", False), ("sim_b", True)], attempts(m)
+    assert m["provider"] == "sim_b" and m["error"] is None, m
 
 
 def inbound(g, k):
@@ -206,8 +206,8 @@ try:
         ("0004 rejected, dnd_blocked", test_0004_rejected_dnd),
         ("0005 two retryable failures (sim, then sim_b), then sent", test_0005_two_failures_then_sent),
         ("0006 sim down: fails over to sim_b at once", test_0006_failover),
-        ("0006 with a live key: default_route's first provider only, no failover",
-         test_0006_live_key_uses_the_first_provider_only),
+        ("0006 with a live key: default_route [sim, sim_b], failover",
+         test_0006_live_key_follows_the_default_route),
         ("0007 permanent failure: failed, no failover", test_0007_permanent_no_failover),
         ("0008 delivered, then an inbound STOP (received)", test_0008_delivered_then_stop),
         ("0008 the same inbound SMS heard twice is stored once", test_0008_inbound_heard_twice_is_stored_once),
