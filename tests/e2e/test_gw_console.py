@@ -324,6 +324,9 @@ SIGNIN_ERROR = ("(() => { const e = document.getElementById('signin-error');"
 def sign_in(b, key, role):
     b.wait("document.getElementById('signin-key')", "the sign-in form")
     b.fill("#signin-key", key)
+    # a previous attempt's error must not be read as this one's answer
+    b.eval("(() => { const e = document.getElementById('signin-error');"
+           " if (e) { e.hidden = true; e.textContent = ''; } return true; })()")
     b.click("#signin-submit")
     got = b.wait("document.querySelector('#who .role')?.dataset.role || (%s && 'error: ' + %s)"
                  % (SIGNIN_ERROR, SIGNIN_ERROR), "signing in")
@@ -490,8 +493,11 @@ def test_history_filters():
     b.call("select", page="main", sel="#f-status", value="delivered")
     b.fill("#f-userId", "console-user")
     b.click("#history-submit")
+    # the page may still show the unfiltered list it loaded on opening: wait
+    # for the filtered answer (a wrong filter never gets there and fails)
     rows = b.wait("(() => { const r = [...document.querySelectorAll('#history-results tbody tr')]"
-                  ".map(tr => tr.dataset.messageId); return r.length && r; })()", "filtered rows")
+                  ".map(tr => tr.dataset.messageId); return r.length === 1 && r[0] === %s && r; })()"
+                  % js(mid), "the filtered rows: only " + mid)
     assert rows == [mid], rows
     # a filter nothing matches, shown as such
     b.fill("#f-userId", "nobody-has-this")
@@ -504,7 +510,8 @@ def test_history_filters():
     b.fill("#f-limit", "2")
     b.click("#history-submit")
     rows = "[...document.querySelectorAll('#history-results tbody tr')].map(tr => tr.dataset.messageId)"
-    p1 = b.wait("document.getElementById('history-next') && %s" % rows, "page 1")
+    p1 = b.wait("(() => { const r = %s; return document.getElementById('history-next') &&"
+                " r.length === 2 && r; })()" % rows, "page 1")
     b.click("#history-next")
     p2 = b.wait("(() => { const r = %s; return r.length && r[0] !== %s && r; })()" % (rows, js(p1[0])),
                 "page 2")
