@@ -145,6 +145,51 @@ void h_metrics(sgw_req *r)
                   "smsgw_store_records_written_total %llu\n",
               (unsigned long long)ss.writes, (double)ss.write_us_sum / 1e6,
               (unsigned long long)ss.records_written);
+    mb_printf(&b, "# HELP smsgw_store_write_duration_seconds Time of one store write, by kind "
+                  "(sms_new: accepted messages, sms_update: status changes, batch_commit: a "
+                  "batch's acceptance, ...) and whether it was fsynced.\n"
+                  "# TYPE smsgw_store_write_duration_seconds histogram\n");
+    for (int k = 0; k < SGW_SW_MAX; k++)
+        for (int y = 0; y < 2; y++) {
+            const sgw_store_wstats *w = &ss.by[k][y];
+            if (!w->writes)
+                continue;
+            const char *kn = sgw_store_wkind_name(k), *fs = y ? "true" : "false";
+            unsigned long long cum = 0;
+            for (int i = 0; i < SGW_STORE_LAT_BUCKETS; i++) {
+                cum += (unsigned long long)w->lat[i];
+                mb_printf(&b,
+                          "smsgw_store_write_duration_seconds_bucket{kind=\"%s\",fsync=\"%s\","
+                          "le=\"%s\"} %llu\n",
+                          kn, fs, sgw_store_lat_le[i], cum);
+            }
+            mb_printf(&b,
+                      "smsgw_store_write_duration_seconds_sum{kind=\"%s\",fsync=\"%s\"} %.6f\n"
+                      "smsgw_store_write_duration_seconds_count{kind=\"%s\",fsync=\"%s\"} %llu\n",
+                      kn, fs, (double)w->us_sum / 1e6, kn, fs, cum);
+        }
+    mb_printf(&b, "# HELP smsgw_store_write_records Records per store write (its batch size), "
+                  "by kind and whether it was fsynced; batch_stage counts key-value entries.\n"
+                  "# TYPE smsgw_store_write_records histogram\n");
+    for (int k = 0; k < SGW_SW_MAX; k++)
+        for (int y = 0; y < 2; y++) {
+            const sgw_store_wstats *w = &ss.by[k][y];
+            if (!w->writes)
+                continue;
+            const char *kn = sgw_store_wkind_name(k), *fs = y ? "true" : "false";
+            unsigned long long cum = 0;
+            for (int i = 0; i < SGW_STORE_SIZE_BUCKETS; i++) {
+                cum += (unsigned long long)w->size[i];
+                mb_printf(&b,
+                          "smsgw_store_write_records_bucket{kind=\"%s\",fsync=\"%s\","
+                          "le=\"%s\"} %llu\n",
+                          kn, fs, sgw_store_size_le[i], cum);
+            }
+            mb_printf(&b,
+                      "smsgw_store_write_records_sum{kind=\"%s\",fsync=\"%s\"} %llu\n"
+                      "smsgw_store_write_records_count{kind=\"%s\",fsync=\"%s\"} %llu\n",
+                      kn, fs, (unsigned long long)w->records, kn, fs, cum);
+        }
     mb_printf(&b, "# HELP smsgw_status_events_total Message status changes published, by "
                   "new status.\n# TYPE smsgw_status_events_total counter\n");
     for (int st = 0; st < SGW_ST_MAX; st++)

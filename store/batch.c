@@ -554,7 +554,8 @@ sgw_err sgw_store_batch_commit(sgw_batch_up *u, const char *doc_json, int64_t cr
         locked = 1;
     }
     if (rv == SGW_OK)
-        rv = sgw_store_write_(s, wb, (int)(u->nadded > 1000000000 ? 1000000000 : u->nadded), 0);
+        rv = sgw_store_write_kind_(s, wb, (int)(u->nadded > 1000000000 ? 1000000000 : u->nadded),
+                                   0, SGW_SW_BATCH_COMMIT);
     if (locked)
         sgw_ledger_debit_end_(s, stripe);
     rocksdb_writebatch_destroy(wb);
@@ -598,7 +599,7 @@ static sgw_err batch_delete(sgw_store *s, const char *id)
         size_t kl = bkey(k, id, 'D', 0, 0) - 1; /* id "/" */
         rocksdb_writebatch_delete_range_cf(wb, cfb(s), (const char *)k, kl, end, strlen(end));
         rocksdb_writebatch_delete_cf(wb, cfb(s), (const char *)k2, gkey(k2, 'P', id));
-        rv = sgw_store_write_(s, wb, 0, 1);
+        rv = sgw_store_write_kind_(s, wb, 0, 1, SGW_SW_BATCH_STAGE);
     }
     rocksdb_writebatch_destroy(wb);
     rocksdb_writeoptions_destroy(wo);
@@ -833,7 +834,7 @@ static sgw_err cursor_put(sgw_store *s, const char *id, const cursor *c)
     else
         rocksdb_writebatch_put_cf(wb, cfb(s), (const char *)k, kl, (const char *)v,
                                   cursor_encode(v, c));
-    sgw_err rv = sgw_store_write_(s, wb, 0, 1);
+    sgw_err rv = sgw_store_write_kind_(s, wb, 0, 1, SGW_SW_BATCH_PROGRESS);
     rocksdb_writebatch_destroy(wb);
     return rv;
 }
@@ -858,7 +859,7 @@ static int index_page(sgw_store *s, const char *id, cursor *c, sgw_err *err)
             snprintf(m.id, sizeof m.id, "%s", l.ids[i]);
             sgw_store_put_idx_(s, wb, &m);
         }
-        *err = sgw_store_write_(s, wb, l.n, 1);
+        *err = sgw_store_write_kind_(s, wb, l.n, 1, SGW_SW_BATCH_PROGRESS);
         rocksdb_writebatch_destroy(wb);
         c->next_idx = l.n ? c->next_idx + (uint64_t)l.n : c->size + 1;
     }

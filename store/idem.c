@@ -209,7 +209,7 @@ sgw_err sgw_store_idem_put(sgw_store *s, const char *id, const sgw_idem_rec *r)
     rocksdb_writebatch_put_cf(wb, cf, e, ekey(e, r->expires_ms, id, n), "", 0);
     pthread_mutex_t *mu = stripe(id, n);
     pthread_mutex_lock(mu);
-    sgw_err rv = sgw_store_write_(s, wb, 1, 0);
+    sgw_err rv = sgw_store_write_kind_(s, wb, 1, 0, SGW_SW_IDEM);
     pthread_mutex_unlock(mu);
     rocksdb_writebatch_destroy(wb);
     free(v);
@@ -228,7 +228,7 @@ sgw_err sgw_store_idem_delete(sgw_store *s, const char *id, int64_t expires_ms)
     rocksdb_writebatch_delete_cf(wb, cf, e, ekey(e, expires_ms, id, n));
     pthread_mutex_t *mu = stripe(id, n);
     pthread_mutex_lock(mu);
-    sgw_err rv = sgw_store_write_(s, wb, 1, 0);
+    sgw_err rv = sgw_store_write_kind_(s, wb, 1, 0, SGW_SW_IDEM);
     pthread_mutex_unlock(mu);
     rocksdb_writebatch_destroy(wb);
     return rv;
@@ -265,7 +265,7 @@ int sgw_store_idem_purge(sgw_store *s, int64_t now_ms, int max)
             rocksdb_writebatch_delete_cf(wb, cf, k, kkey(k, id, n));
         sgw_idem_rec_clear(&r);
         /* losing a purge at a power cut is harmless: expired is as good as gone */
-        sgw_err rv = sgw_store_write_(s, wb, 1, 1);
+        sgw_err rv = sgw_store_write_kind_(s, wb, 1, 1, SGW_SW_IDEM);
         pthread_mutex_unlock(mu);
         rocksdb_writebatch_destroy(wb);
         if (rv != SGW_OK)

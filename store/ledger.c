@@ -202,7 +202,7 @@ sgw_err sgw_store_sms_insert_charged(sgw_store *s, sgw_sms *const *v, const int6
     for (int j = 0; j < nt && rv == SGW_OK; j++)
         rv = acct_put(s, wb, &accts[j]);
     if (rv == SGW_OK && nkeep > 0)
-        rv = sgw_store_write_(s, wb, nkeep, 0);
+        rv = sgw_store_write_kind_(s, wb, nkeep, 0, SGW_SW_SMS_NEW);
 out:
     unlock_stripes(s, locked, nlocked);
     for (int j = 0; j < nt; j++)

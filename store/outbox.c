@@ -168,7 +168,7 @@ sgw_err sgw_store_outbox_add(sgw_store *s, sgw_wh_entry *const *v, int n)
     pthread_mutex_lock(&add_lock);
     sgw_err rv = add_locked(s, wb, v, n);
     if (rv == SGW_OK)
-        rv = sgw_store_write_(s, wb, n, 0);
+        rv = sgw_store_write_kind_(s, wb, n, 0, SGW_SW_OUTBOX);
     pthread_mutex_unlock(&add_lock);
     rocksdb_writebatch_destroy(wb);
     if (rv == SGW_OK)
@@ -209,7 +209,7 @@ sgw_err sgw_store_outbox_retry(sgw_store *s, const sgw_wh_entry *e)
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_writebatch_put_cf(wb, sgw_store_cf_outbox_(s), k, ekey(k, e->app, e->seq), json,
                               strlen(json));
-    sgw_err rv = sgw_store_write_(s, wb, 1, 1);
+    sgw_err rv = sgw_store_write_kind_(s, wb, 1, 1, SGW_SW_OUTBOX);
     rocksdb_writebatch_destroy(wb);
     free(json);
     atomic_fetch_add(&st_failed, 1);
@@ -221,7 +221,7 @@ sgw_err sgw_store_outbox_done(sgw_store *s, const sgw_wh_entry *e)
     char k[64];
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_writebatch_delete_cf(wb, sgw_store_cf_outbox_(s), k, ekey(k, e->app, e->seq));
-    sgw_err rv = sgw_store_write_(s, wb, 1, 1);
+    sgw_err rv = sgw_store_write_kind_(s, wb, 1, 1, SGW_SW_OUTBOX);
     rocksdb_writebatch_destroy(wb);
     if (rv == SGW_OK) {
         atomic_fetch_sub(&st_depth, 1);
@@ -241,7 +241,7 @@ sgw_err sgw_store_outbox_kill(sgw_store *s, sgw_wh_entry *e)
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_writebatch_delete_cf(wb, cf, k, ekey(k, e->app, e->seq));
     rocksdb_writebatch_put_cf(wb, cf, dk, dkey(dk, e->app, e->id), json, strlen(json));
-    sgw_err rv = sgw_store_write_(s, wb, 1, 1);
+    sgw_err rv = sgw_store_write_kind_(s, wb, 1, 1, SGW_SW_OUTBOX);
     rocksdb_writebatch_destroy(wb);
     free(json);
     if (rv == SGW_OK) {
@@ -335,7 +335,7 @@ sgw_err sgw_store_outbox_replay(sgw_store *s, const char *app, const char *id)
         sgw_wh_entry *one = &e;
         rocksdb_writebatch_delete_cf(wb, cf, dk, dl);
         if ((rv = add_locked(s, wb, &one, 1)) == SGW_OK)
-            rv = sgw_store_write_(s, wb, 1, 0);
+            rv = sgw_store_write_kind_(s, wb, 1, 0, SGW_SW_OUTBOX);
         rocksdb_writebatch_destroy(wb);
         if (rv == SGW_OK)
             atomic_fetch_add(&st_depth, 1);

@@ -55,6 +55,10 @@ struct sgw_store {
     pthread_mutex_t ledger[SGW_LEDGER_STRIPES]; /* store/ledger.c: per tenant */
     sgw_secret_key secret;
     atomic_uint_fast64_t writes, write_us_sum, records_written;
+    struct wstat { /* per kind and fsynced: sgw_store_wstats, with atomics */
+        atomic_uint_fast64_t writes, us_sum, records;
+        atomic_uint_fast64_t lat[SGW_STORE_LAT_BUCKETS], size[SGW_STORE_SIZE_BUCKETS];
+    } by[SGW_SW_MAX][2];
 };
 
 static sgw_err store_fail(const char *what, char *err)
@@ -223,21 +227,75 @@ void sgw_store_close(sgw_store **sp)
     *sp = NULL;
 }
 
-/* update != 0: a status change after acceptance (store.sync_updates) */
-static sgw_err store_write(sgw_store *s, rocksdb_writebatch_t *wb, int records, int update)
+/* ---------------------------------------------------------------- write metrics */
+
+/* upper bounds: microseconds for the time, records for the size */
+static const uint64_t lat_us_bound[SGW_STORE_LAT_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000 };
+const char *const sgw_store_lat_le[SGW_STORE_LAT_BUCKETS] = {
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+    "0.25", "1", "+Inf" };
+static const uint64_t size_bound[SGW_STORE_SIZE_BUCKETS - 1] = {
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384, 65536 };
+const char *const sgw_store_size_le[SGW_STORE_SIZE_BUCKETS] = {
+    "1", "2", "4", "8", "16", "32", "64", "128", "256", "1024", "4096", "16384", "65536", "+Inf" };
+static const char *const wkind_names[SGW_SW_MAX] = {
+    "other", "sms_new", "sms_update", "doc", "idem", "outbox", "batch_stage", "batch_commit",
+    "batch_progress" };
+
+const char *sgw_store_wkind_name(int kind)
+{
+    return kind >= 0 && kind < SGW_SW_MAX ? wkind_names[kind] : "other";
+}
+
+static int bucket_of(const uint64_t *bounds, int nbounds, uint64_t v)
+{
+    int i = 0;
+    while (i < nbounds && v > bounds[i])
+        i++;
+    return i; /* nbounds: +Inf */
+}
+
+static void count_write(sgw_store *s, int kind, int synced, uint64_t us, int records)
+{
+    if (kind < 0 || kind >= SGW_SW_MAX)
+        kind = SGW_SW_OTHER;
+    uint64_t rec = records > 0 ? (uint64_t)records : 0;
+    struct wstat *w = &s->by[kind][synced ? 1 : 0];
+    atomic_fetch_add_explicit(&s->writes, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->write_us_sum, us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->records_written, rec, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->writes, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->us_sum, us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->records, rec, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->lat[bucket_of(lat_us_bound, SGW_STORE_LAT_BUCKETS - 1, us)], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->size[bucket_of(size_bound, SGW_STORE_SIZE_BUCKETS - 1, rec)], 1,
+                              memory_order_relaxed);
+}
+
+static sgw_err write_timed(sgw_store *s, rocksdb_writebatch_t *wb,
+                           const rocksdb_writeoptions_t *wo, int synced, int records, int kind)
 {
     char *err = NULL;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    rocksdb_write(s->db, update && !s->sync_updates ? s->wopts_nosync : s->wopts, wb, &err);
+    rocksdb_write(s->db, wo, wb, &err);
     clock_gettime(CLOCK_MONOTONIC, &b);
     if (err)
         return store_fail("write", err);
-    uint64_t us = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
-    atomic_fetch_add_explicit(&s->writes, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->write_us_sum, us, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->records_written, (uint64_t)records, memory_order_relaxed);
+    int64_t us = (int64_t)(b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000;
+    count_write(s, kind, synced, us > 0 ? (uint64_t)us : 0, records);
     return SGW_OK;
+}
+
+/* update != 0: a status change after acceptance (store.sync_updates) */
+static sgw_err store_write(sgw_store *s, rocksdb_writebatch_t *wb, int records, int update,
+                           int kind)
+{
+    int nosync = update && !s->sync_updates;
+    return write_timed(s, wb, nosync ? s->wopts_nosync : s->wopts,
+                       !nosync && s->sync_policy == 0, records, kind);
 }
 
 void sgw_store_get_stats(sgw_store *s, sgw_store_stats *out)
@@ -245,6 +303,18 @@ void sgw_store_get_stats(sgw_store *s, sgw_store_stats *out)
     out->writes = atomic_load(&s->writes);
     out->write_us_sum = atomic_load(&s->write_us_sum);
     out->records_written = atomic_load(&s->records_written);
+    for (int k = 0; k < SGW_SW_MAX; k++)
+        for (int y = 0; y < 2; y++) {
+            const struct wstat *w = &s->by[k][y];
+            sgw_store_wstats *o = &out->by[k][y];
+            o->writes = atomic_load(&w->writes);
+            o->us_sum = atomic_load(&w->us_sum);
+            o->records = atomic_load(&w->records);
+            for (int i = 0; i < SGW_STORE_LAT_BUCKETS; i++)
+                o->lat[i] = atomic_load(&w->lat[i]);
+            for (int i = 0; i < SGW_STORE_SIZE_BUCKETS; i++)
+                o->size[i] = atomic_load(&w->size[i]);
+        }
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -316,7 +386,7 @@ sgw_err sgw_store_sms_insert(sgw_store *s, sgw_sms *const *v, int n)
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     sgw_err rv = sgw_store_put_new_(s, wb, v, n);
     if (rv == SGW_OK)
-        rv = store_write(s, wb, n, 0);
+        rv = store_write(s, wb, n, 0, SGW_SW_SMS_NEW);
     rocksdb_writebatch_destroy(wb);
     return rv;
 }
@@ -449,7 +519,7 @@ sgw_err sgw_store_sms_update(sgw_store *s, const char *const *ids, int n, sgw_sm
     if (writes && tally.n)
         rv = sgw_batch_tally_begin_(s, wb, &tally);
     if (writes && rv == SGW_OK)
-        rv = store_write(s, wb, writes, ref.n ? 0 : 1);
+        rv = store_write(s, wb, writes, ref.n ? 0 : 1, SGW_SW_SMS_UPDATE);
     sgw_batch_tally_end_(&tally);
     sgw_ledger_refunds_end_(s, &ref);
 out:
@@ -636,7 +706,7 @@ sgw_err sgw_store_docs_write(sgw_store *s, const sgw_doc_op *ops, int n)
         else
             rocksdb_writebatch_delete_cf(wb, cf, ops[i].id, strlen(ops[i].id));
     }
-    sgw_err rv = store_write(s, wb, n, 0);
+    sgw_err rv = store_write(s, wb, n, 0, SGW_SW_DOC);
     rocksdb_writebatch_destroy(wb);
     return rv;
 }
@@ -711,5 +781,15 @@ void sgw_store_put_idx_(sgw_store *s, rocksdb_writebatch_t *wb, const sgw_sms *m
 rocksdb_readoptions_t *sgw_store_ropts_(sgw_store *s) { return s->ropts; }
 sgw_err sgw_store_write_(sgw_store *s, rocksdb_writebatch_t *wb, int records, int update)
 {
-    return store_write(s, wb, records, update);
+    return store_write(s, wb, records, update, SGW_SW_OTHER);
+}
+sgw_err sgw_store_write_kind_(sgw_store *s, rocksdb_writebatch_t *wb, int records, int update,
+                              int kind)
+{
+    return store_write(s, wb, records, update, kind);
+}
+sgw_err sgw_store_write_opts_(sgw_store *s, rocksdb_writebatch_t *wb, rocksdb_writeoptions_t *wo,
+                              int synced, int records, int kind)
+{
+    return write_timed(s, wb, wo, synced, records, kind);
 }

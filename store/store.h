@@ -124,9 +124,31 @@ sgw_err sgw_store_doc_scan(sgw_store *s, sgw_doc_kind kind, sgw_doc_fn fn, void 
 sgw_err sgw_store_doc_scan_prefix(sgw_store *s, sgw_doc_kind kind, const char *prefix,
                                   sgw_doc_fn fn, void *ctx);
 
-/* Store write latency and batch sizes, for /metrics. */
+/* Store write latency and batch sizes, for /metrics: totals, and per kind
+ * of write and whether it was fsynced, a histogram of its time (seconds,
+ * upper bounds sgw_store_lat_le) and one of its records per write (upper
+ * bounds sgw_store_size_le; the last bucket of each is +Inf). */
+/* sms_new: accepted messages (and their charge); sms_update: status changes;
+ * doc: tenants, apps, keys...; idem: idempotency claims and answers; outbox:
+ * webhook deliveries; batch_stage: a batch's upload (not fsynced; the commit
+ * covers it); batch_commit: a batch's acceptance; batch_progress: its
+ * release and list index; other: the rest. */
+enum { SGW_SW_OTHER = 0, SGW_SW_SMS_NEW, SGW_SW_SMS_UPDATE, SGW_SW_DOC, SGW_SW_IDEM,
+       SGW_SW_OUTBOX, SGW_SW_BATCH_STAGE, SGW_SW_BATCH_COMMIT, SGW_SW_BATCH_PROGRESS,
+       SGW_SW_MAX };
+#define SGW_STORE_LAT_BUCKETS 13
+#define SGW_STORE_SIZE_BUCKETS 14
+extern const char *const sgw_store_lat_le[SGW_STORE_LAT_BUCKETS];
+extern const char *const sgw_store_size_le[SGW_STORE_SIZE_BUCKETS];
+const char *sgw_store_wkind_name(int kind);
+typedef struct sgw_store_wstats {
+    uint64_t writes, us_sum, records;
+    uint64_t lat[SGW_STORE_LAT_BUCKETS];   /* not cumulative */
+    uint64_t size[SGW_STORE_SIZE_BUCKETS]; /* not cumulative */
+} sgw_store_wstats;
 typedef struct sgw_store_stats {
     uint64_t writes, write_us_sum, records_written;
+    sgw_store_wstats by[SGW_SW_MAX][2]; /* [kind][fsynced] */
 } sgw_store_stats;
 void sgw_store_get_stats(sgw_store *s, sgw_store_stats *out);
 

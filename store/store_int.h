@@ -21,6 +21,14 @@ rocksdb_readoptions_t *sgw_store_ropts_(sgw_store *s);
 /* Write wb: update 0 follows store.sync (acknowledged writes), 1 follows
  * store.sync_updates (writes whose loss at a power cut is harmless). */
 sgw_err sgw_store_write_(sgw_store *s, rocksdb_writebatch_t *wb, int records, int update);
+/* The same, counted on /metrics as kind (SGW_SW_*; sgw_store_write_ is
+ * SGW_SW_OTHER). */
+sgw_err sgw_store_write_kind_(sgw_store *s, rocksdb_writebatch_t *wb, int records, int update,
+                              int kind);
+/* A write with the caller's own options (store/batch.c's staging), timed
+ * and counted like the others. */
+sgw_err sgw_store_write_opts_(sgw_store *s, rocksdb_writebatch_t *wb, rocksdb_writeoptions_t *wo,
+                              int synced, int records, int kind);
 
 /* ---- store/ledger.c (the lead's; tenants' quota and wallet) ---- */
 #include <pthread.h>

@@ -99,8 +99,11 @@ sgw_err sgw_text_analyze(const char *utf8, size_t len, sgw_text_info *out)
     /* fill segments; a 2-unit character that does not fit starts the next */
     int segs = 1, fill = 0;
     for (size_t i = 0; i < len;) {
-        uint32_t c;
-        i += (size_t)text_decode(s + i, len - i, &c);
+        uint32_t c = 0;
+        int k = text_decode(s + i, len - i, &c);
+        if (k <= 0)
+            break; /* validated before; never loop on a bad byte */
+        i += (size_t)k;
         int cost = gsm ? text_gsm_cost(c) : (c >= 0x10000 ? 2 : 1);
         if (fill + cost > part) {
             segs++;

@@ -73,6 +73,36 @@ def test_promtool_accepts_it():
         got = value(text, "smsgw_actor_config", '{actor="sender",setting="%s"}' % setting)
         assert got == v, (setting, got)
     assert value(text, "smsgw_actor_config", '{actor="validator",setting="threads"}') >= 1
+    # store writes: latency and records per write, by kind; the 6 accepted
+    # sends are fsynced sms_new writes (the default sync "always")
+    new = '{kind="sms_new",fsync="true"}'
+    n0 = value(before, "smsgw_store_write_duration_seconds_count", new) or 0
+    n1 = value(text, "smsgw_store_write_duration_seconds_count", new)
+    assert n1 is not None and n1 > n0, (n0, n1)
+    assert value(text, "smsgw_store_write_duration_seconds_bucket",
+                 '{kind="sms_new",fsync="true",le="+Inf"}') == n1
+    assert value(text, "smsgw_store_write_duration_seconds_sum", new) > \
+        (value(before, "smsgw_store_write_duration_seconds_sum", new) or 0)
+    r0 = value(before, "smsgw_store_write_records_sum", new) or 0
+    r1 = value(text, "smsgw_store_write_records_sum", new)
+    assert r1 - r0 == 6, (r0, r1)  # six messages, however they were grouped
+    assert value(text, "smsgw_store_write_records_count", new) == n1
+    assert value(text, "smsgw_store_write_records_bucket",
+                 '{kind="sms_new",fsync="true",le="+Inf"}') == n1
+    # status changes are written too (not fsynced by default: store.sync_updates)
+    assert value(text, "smsgw_store_write_duration_seconds_count",
+                 '{kind="sms_update",fsync="false"}') >= 1
+    # every bucket series is cumulative and ends at its count
+    for fam in ("smsgw_store_write_duration_seconds", "smsgw_store_write_records"):
+        series = {}
+        for m in re.finditer(r'^%s_bucket\{kind="(\w+)",fsync="(\w+)",le="([^"]+)"\} (\d+)$'
+                             % fam, text, re.M):
+            series.setdefault(m.group(1, 2), []).append(int(m.group(4)))
+        assert series, fam
+        for labels, counts in series.items():
+            assert counts == sorted(counts), (fam, labels, counts)
+            cnt = value(text, fam + "_count", '{kind="%s",fsync="%s"}' % labels)
+            assert counts[-1] == cnt, (fam, labels, counts, cnt)
     ws.close()
 
 
