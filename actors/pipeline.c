@@ -235,6 +235,10 @@ sgw_err sgw_outcome_decode(const void *buf, size_t len, sgw_tr_outcome *o, char 
         }
     }
     msgpack_unpacked_destroy(&up);
+    if (!ok) { /* a later field was bad: nothing is handed back */
+        free(o->body);
+        o->body = NULL;
+    }
     return ok ? SGW_OK : SGW_EPROTO;
 }
 
