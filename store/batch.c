@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,16 +94,31 @@ static size_t gkey(unsigned char *out, char kind, const char *id)
     return l + 1;
 }
 
-/* "L" tenant "/" be64(~created ms) id -> app id: a tenant's batches,
- * newest first (GET /v1/sms/batches), written by the commit */
+/* "L" tenant "/" be64(~stamp) id -> app id: a tenant's batches, newest
+ * first (GET /v1/sms/batches), written by the commit. The stamp is the
+ * creation time in ms times 1024, made strictly increasing in this process
+ * so that batches committed within one millisecond still list in order
+ * (stamps of older stores, plain ms, sort as older: they are smaller). */
 #define LKEY_MAX 96
-static size_t lkey(unsigned char *out, const char *tenant, uint64_t created_ms, const char *id)
+static _Atomic uint64_t list_stamp_last;
+
+static uint64_t list_stamp(int64_t created_ms)
+{
+    uint64_t want = (uint64_t)(created_ms > 0 ? created_ms : 0) * 1024u;
+    uint64_t last = atomic_load(&list_stamp_last), next;
+    do
+        next = want > last ? want : last + 1;
+    while (!atomic_compare_exchange_weak(&list_stamp_last, &last, next));
+    return next;
+}
+
+static size_t lkey(unsigned char *out, const char *tenant, uint64_t stamp, const char *id)
 {
     size_t tl = strlen(tenant), il = strlen(id);
     out[0] = 'L';
     memcpy(out + 1, tenant, tl);
     out[1 + tl] = '/';
-    put_be64(out + 2 + tl, ~created_ms);
+    put_be64(out + 2 + tl, ~stamp);
     memcpy(out + 10 + tl, id, il);
     return 10 + tl + il;
 }
@@ -543,7 +559,7 @@ sgw_err sgw_store_batch_commit(sgw_batch_up *u, const char *doc_json, int64_t cr
     unsigned char lk[LKEY_MAX];
     if (strlen(u->tenant) + 10 + strlen(u->id) <= LKEY_MAX)
         rocksdb_writebatch_put_cf(wb, cfb(s), (const char *)lk,
-                                  lkey(lk, u->tenant, (uint64_t)created_ms, u->id),
+                                  lkey(lk, u->tenant, list_stamp(created_ms), u->id),
                                   app ? app : "", app ? strlen(app) : 0);
     json_decref(doc);
     unsigned stripe = 0;
@@ -737,7 +753,7 @@ sgw_err sgw_store_batch_list(sgw_store *s, const char *tenant, const char *app,
     memcpy(k0 + 1, tenant, tl);
     k0[1 + tl] = '/';
     int skip_first = 0;
-    if (after && after[0]) { /* 16 hex of ~created, then the batch id */
+    if (after && after[0]) { /* 16 hex of ~stamp, then the batch id */
         if (strlen(after) != SGW_BATCH_CURSOR_LEN)
             return SGW_EINVAL;
         uint64_t inv = 0;

@@ -287,12 +287,56 @@ static void test_commit_release_and_counters(void)
     sgw_cfg_destroy(&cfg);
 }
 
+static void collect_id(void *ctx, const char *id)
+{
+    released *r = ctx;
+    snprintf(r->ids[r->n++], 24, "%s", id);
+}
+
+/* Five batches committed within one millisecond (the same created time)
+ * list newest first, across pages, and a later one (a smaller created time
+ * given after them) still lists first: commit order wins. */
+static void test_list_newest_first_within_a_millisecond(void)
+{
+    sgw_store *s = open_store(1);
+    ASSERT_NOT_NULL(s);
+    char ids[6][SGW_BATCH_ID_LEN + 1], mids[1][24];
+    for (int i = 0; i < 6; i++) {
+        sgw_batch_up *u;
+        ASSERT_OK(sgw_store_batch_up_new(s, TENANT, 5, &u, ids[i]));
+        fill(u, 1, mids);
+        ASSERT_OK(sgw_store_batch_commit(u, "{\"appId\":\"app_1\"}", i < 5 ? 5000 : 4000, 0,
+                                         NULL));
+        sgw_store_batch_up_destroy(&u);
+    }
+    released pg = { 0 };
+    char next[SGW_BATCH_CURSOR_LEN + 1];
+    ASSERT_OK(sgw_store_batch_list(s, TENANT, "app_1", NULL, 4, collect_id, &pg, next));
+    ASSERT_EQ(pg.n, 4);
+    ASSERT_TRUE(next[0] != '\0');
+    char cur[SGW_BATCH_CURSOR_LEN + 1];
+    memcpy(cur, next, sizeof cur);
+    ASSERT_OK(sgw_store_batch_list(s, TENANT, "app_1", cur, 4, collect_id, &pg, next));
+    ASSERT_EQ(pg.n, 6);
+    ASSERT_STREQ(next, "");
+    for (int i = 0; i < 6; i++)
+        ASSERT_STREQ(pg.ids[i], ids[5 - i]);
+    /* another app sees none of them */
+    released none = { 0 };
+    ASSERT_OK(sgw_store_batch_list(s, TENANT, "app_2", NULL, 10, collect_id, &none, next));
+    ASSERT_EQ(none.n, 0);
+    close_and_remove(&s);
+    sgw_cfg_destroy(&cfg);
+}
+
 SGW_TEST_LIST = {
     { "an abandoned upload leaves no key and no record", test_abandoned_upload_leaves_nothing },
     { "an upload cut short by a crash is removed at the next open",
       test_crash_mid_upload_is_removed_at_open },
     { "commit, members, release pages within the window, counters",
       test_commit_release_and_counters },
+    { "batches committed within a millisecond list newest first",
+      test_list_newest_first_within_a_millisecond },
     { NULL, NULL },
 };
 SGW_TEST_MAIN
