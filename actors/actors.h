@@ -1,8 +1,9 @@
 /*
  * actors/actors.h — the pipeline's actors and what they share.
  *
- *   http -> ingress -> validator -(durable write, 202)-> scheduler
- *        -> ratelimit -> sender -> provider; sender -> status -> store + events
+ *   http -> ingress -> validator -(durable write, 202)-> ratelimit
+ *        -> sender -> provider; sender -> status -> store + events;
+ *   scheduler (sendAt, backoff, rate-limit waits, leases) -> ratelimit
  *
  * Each actor is one file with one const ops table (bus/actor.h). They share
  * nothing but the store (through store/store.h) and the bus. sgw_app is the
@@ -67,6 +68,11 @@ extern const struct sgw_actor_ops sgw_actor_twwebhook; /* actors/twwebhook.c */
 extern const struct sgw_actor_ops *const sgw_pipeline[];
 #define SGW_PIPELINE_LEN 9
 
+/* The answer r (REPLY, its routing bytes in r->reply) to the HTTP request
+ * waiting on ingress's raw rep0 socket; callable from any actor thread once
+ * ingress runs (the validator answers this way). */
+sgw_err sgw_ingress_reply(const sgw_msg *r);
+
 /* Where the HTTP side dials its req0 socket (ingress's raw rep0). */
 #define SGW_INGRESS_REQ_URL "inproc://sgw/ingress.req"
 /* Where the HTTP side dials req0 for RingCentral notifications (the
@@ -89,6 +95,10 @@ enum {
 };
 /* Where the status actor publishes stored changes (pub0): JSON events. */
 #define SGW_EVENTS_URL "inproc://sgw/events"
+/* Where the webhooks actor's sub0 listens; the status actor's pub0 dials it
+ * at its start (the webhooks actor starts first), so not one event published
+ * after the gateway is ready misses the webhooks' outbox. */
+#define SGW_WEBHOOK_EVENTS_URL "inproc://sgw/events.webhooks"
 
 /* SUBMIT flags */
 enum { SGW_SUBMIT_TEST = 1, SGW_SUBMIT_ADMIN = 2 };

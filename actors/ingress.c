@@ -2,10 +2,12 @@
  * actors/ingress.c — where send requests enter the pipeline.
  *
  * Inputs:  a raw rep0 socket on SGW_INGRESS_REQ_URL, dialed by the HTTP
- *          side with req0 (one nng context per HTTP request); its own pull
- *          input (inproc://sgw/ingress) for the validator's answers.
+ *          side with req0 (one nng context per HTTP request).
  * Outputs: SUBMIT to the validator (with the request's routing header in
- *          `reply`); answers back on the rep0 socket.
+ *          `reply`). Answers go back on the rep0 socket: its own refusals
+ *          from here, the validator's answers through sgw_ingress_reply()
+ *          from the validator's threads (an nng socket is thread-safe), so
+ *          an answer crosses one socket, not two.
  * State:   none. Admission control only: while draining, or when the
  *          validator's queue is full, a request is answered 503 at once and
  *          nothing is stored.
@@ -66,13 +68,8 @@ static void ingress_handle(void *st, const sgw_msg *msgs, int n)
     ingress *self = st;
     for (int i = 0; i < n; i++) {
         const sgw_msg *m = &msgs[i];
-        if (m->input == 0) {
-            /* the validator's answer: route it back to the waiting request */
-            if (m->type != SGW_MSG_REPLY || !m->reply)
-                continue;
-            sgw_bus_send_routed(self->rep, m, m->reply, m->reply_len);
+        if (m->input == 0) /* its pull input: nothing is sent there */
             continue;
-        }
         if (m->type != SGW_MSG_SUBMIT) {
             ingress_answer(self, m, 400, "{\"error\":\"Unsupported request\",\"code\":\"validation_error\"}");
             continue;
@@ -87,6 +84,13 @@ static void ingress_handle(void *st, const sgw_msg *msgs, int n)
         if (sgw_actor_send(self->env, self->to_validator, &fwd, 0) != SGW_OK)
             ingress_answer(self, m, 503, "{\"error\":\"Server overloaded, try again\",\"code\":\"unavailable\"}");
     }
+}
+
+sgw_err sgw_ingress_reply(const sgw_msg *r)
+{
+    if (r->type != SGW_MSG_REPLY || !r->reply || r->reply_len == 0)
+        return SGW_EINVAL;
+    return sgw_bus_send_routed(ingress_rep, r, r->reply, r->reply_len);
 }
 
 const struct sgw_actor_ops sgw_actor_ingress = {

@@ -5,7 +5,8 @@
  * the message stays queued and waits in the schedule, then comes back
  * through the scheduler.
  *
- * Input:   DISPATCH lists (from the scheduler). Output: DISPATCH lists to
+ * Input:   DISPATCH lists (from the validator, and from the scheduler when
+ *          a delay is over). Output: DISPATCH lists to
  *          the sender.
  * Slots:   each message of a number is given, in arrival order, the
  *          earliest send time (slot) the window allows, counting slots

@@ -2,9 +2,10 @@
  * actors/scheduler.c — owns every delay, from the store's time-ordered
  * schedule (store/store.h, keyspace "sched").
  *
- * Inputs:  DISPATCH from the validator (a message just stored for
- *          immediate sending): passed on to the rate limiter at once.
- *          Its tick: the schedule's entries that are due.
+ * Inputs:  its tick: the schedule's entries that are due (a message
+ *          stored for immediate sending goes from the validator to the
+ *          rate limiter directly; its lease here brings it back if lost).
+ *          Its bus input takes nothing.
  * Outputs: DISPATCH to ratelimit; CHECK to the sender (ask a provider for a
  *          delivery report); RESULT/PUBLISH to status (scheduled -> queued).
  * Entries: S (send when due: sendAt, retry backoff, rate-limit wait): the
@@ -94,15 +95,10 @@ static sgw_err scheduler_init(void *st, const sgw_actor_env *env)
 
 static void scheduler_handle(void *st, const sgw_msg *msgs, int n)
 {
-    scheduler *self = st;
-    for (int i = 0; i < n; i++) {
-        if (msgs[i].type != SGW_MSG_DISPATCH)
-            continue;
-        sgw_msg fwd = msgs[i];
-        if (sgw_actor_send(self->env, self->to_ratelimit, &fwd, 1000) != SGW_OK)
-            sgw_log(SGW_LOG_WARN, "scheduler", "ratelimit full: %s waits for its lease",
-                    msgs[i].id);
-    }
+    (void)st;
+    for (int i = 0; i < n; i++)
+        sgw_log(SGW_LOG_WARN, "scheduler", "unexpected bus message type %d: dropped",
+                (int)msgs[i].type);
 }
 
 static void collect_due(void *ctx, const char *id, int64_t due, int kind)

@@ -4,8 +4,9 @@
  *
  * Input:   RESULT: OUTCOME (a provider answer, from the sender) or PUBLISH
  *          (a change another actor already stored: sending, queued).
- * Outputs: the store; then sms_status JSON events on a pub0 socket
- *          (SGW_EVENTS_URL) for the WebSocket hub and app webhooks.
+ * Outputs: the store; then sms_status JSON events on a pub0 socket that
+ *          listens on SGW_EVENTS_URL (the WebSocket hub dials it) and dials
+ *          the webhooks actor's SGW_WEBHOOK_EVENTS_URL.
  * Inbound: an INBOUND outcome (a provider handed back an SMS to one of our
  *          numbers: the simulator's story 0008, later the RingCentral and
  *          Twilio webhooks) becomes a new `received` message of the tenant
@@ -124,6 +125,13 @@ static sgw_err status_init(void *st, const sgw_actor_env *env)
             (rv = nng_socket_set_int(self->pub, NNG_OPT_SENDBUF, 8192)) != 0 ||
             (rv = nng_listen(self->pub, SGW_EVENTS_URL, NULL, 0)) != 0) {
             sgw_log(SGW_LOG_ERROR, "status", "pub %s: %s", SGW_EVENTS_URL, nng_strerror(rv));
+            return SGW_EIO;
+        }
+        /* the webhooks actor started before this one and listens: connected
+         * now, before any event, or the start fails */
+        if ((rv = nng_dial(self->pub, SGW_WEBHOOK_EVENTS_URL, NULL, 0)) != 0) {
+            sgw_log(SGW_LOG_ERROR, "status", "pub %s: %s", SGW_WEBHOOK_EVENTS_URL,
+                    nng_strerror(rv));
             return SGW_EIO;
         }
     }

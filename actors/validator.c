@@ -3,8 +3,10 @@
  *
  * Input:   SUBMIT from ingress: the request's JSON body, tenant, app, flags
  *          (test key), and the routing bytes of the waiting HTTP request.
- * Outputs: REPLY to ingress (the HTTP status and JSON body), and, for each
- *          message stored for immediate sending, DISPATCH to the scheduler.
+ * Outputs: REPLY (the HTTP status and JSON body) straight onto ingress's
+ *          rep0 socket (sgw_ingress_reply), and, for each message stored
+ *          for immediate sending, DISPATCH to the rate limiter (the
+ *          scheduler owns only delays: sendAt, backoff, leases).
  * Order:   a batch of requests is validated, then every valid message is
  *          written in ONE store write (one fsync: group commit), and only
  *          then is any of them answered 202. Invalid ones are answered 400
@@ -28,7 +30,7 @@
 typedef struct validator {
     const sgw_actor_env *env;
     sgw_app *app;
-    nng_socket to_ingress, to_scheduler, to_status;
+    nng_socket to_ratelimit, to_status;
     int64_t lease_ms;
     int64_t request_timeout_ms;
     sgw_accept_rules rules; /* the live route and prices (actors/sms/accept.h) */
@@ -66,9 +68,7 @@ static sgw_err validator_init(void *st, const sgw_actor_env *env)
     if (!self->recs || !self->ptrs || !self->req_of || !self->unit_price || !self->paid ||
         !self->accepted)
         return SGW_ENOMEM;
-    sgw_err rv = sgw_actor_connect(env, "ingress", &self->to_ingress);
-    if (rv == SGW_OK)
-        rv = sgw_actor_connect(env, "scheduler", &self->to_scheduler);
+    sgw_err rv = sgw_actor_connect(env, "ratelimit", &self->to_ratelimit);
     if (rv == SGW_OK)
         rv = sgw_actor_connect(env, "status", &self->to_status);
     return rv;
@@ -83,7 +83,7 @@ static void validator_reply(validator *self, const sgw_msg *req, int code, const
     r.reply_len = req->reply_len;
     r.body = json;
     r.body_len = strlen(json);
-    if (sgw_actor_send(self->env, self->to_ingress, &r, 1000) != SGW_OK)
+    if (sgw_ingress_reply(&r) != SGW_OK)
         sgw_log(SGW_LOG_WARN, "validator", "could not answer request %s", req->id);
 }
 
@@ -308,8 +308,8 @@ static void validator_handle(void *st, const sgw_msg *msgs, int n)
     if (sgw_list_send(self->env, self->to_status, SGW_MSG_RESULT, SGW_RES_PUBLISH, &self->publish,
                       1000) != SGW_OK)
         sgw_log(SGW_LOG_WARN, "validator", "status queue full: acceptance events not published");
-    /* if the scheduler is full, the leases bring them back later */
-    sgw_list_send(self->env, self->to_scheduler, SGW_MSG_DISPATCH, 0, &self->dispatch, 1000);
+    /* if the rate limiter is full, the leases bring them back later */
+    sgw_list_send(self->env, self->to_ratelimit, SGW_MSG_DISPATCH, 0, &self->dispatch, 1000);
     /* the 202s last: a client that sends its next message after this 202
      * (from any validator thread) has it dispatched after this one, so
      * one client's messages from one number leave in the order sent */

@@ -2,8 +2,9 @@
  * actors/webhooks.c — app webhooks (SPEC section 9): the durable outbox
  * and its deliveries.
  *
- * Input:   the status actor's events (a sub0 socket dialed to
- *          SGW_EVENTS_URL, read in tick when its fd is ready): an
+ * Input:   the status actor's events (a sub0 socket listening on
+ *          SGW_WEBHOOK_EVENTS_URL, which the status actor's pub0 dials
+ *          before the gateway is ready; read in tick when its fd is ready): an
  *          sms_status event goes to its app, an sms_inbound event to every
  *          app of its tenant, when the app has a webhookUrl. One outbox
  *          entry per (app, event), in one store write per batch
@@ -57,6 +58,8 @@ typedef struct wh_job {
     char err[CURL_ERROR_SIZE];
 } wh_job;
 
+#define WH_HAS_SLOTS 1024 /* direct-mapped by a hash of the app id */
+
 typedef struct wh_actor {
     const sgw_actor_env *env;
     sgw_app *app;
@@ -71,6 +74,13 @@ typedef struct wh_actor {
     int inflight;
     int draining;
     int64_t rescan_mono;
+    /* whether an app has a webhook, by app id: one store read and JSON
+     * parse per app, not per event; emptied when any app document changes */
+    struct wh_has {
+        char id[48];
+        int has;
+    } has[WH_HAS_SLOTS];
+    uint64_t has_gen;
 } wh_actor;
 
 /* ---------------------------------------------------------------- apps */
@@ -138,6 +148,31 @@ static int wh_app_target(wh_actor *self, const char *app, char **url, char **sec
     return 1;
 }
 
+/* Whether the app has a webhook URL and secret (cached, see wh_actor.has). */
+static int wh_app_has_target(wh_actor *self, const char *app)
+{
+    uint64_t gen = sgw_store_doc_gen(self->app->store, SGW_DOC_APP);
+    if (gen != self->has_gen) {
+        memset(self->has, 0, sizeof self->has);
+        self->has_gen = gen;
+    }
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = app; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    struct wh_has *slot = &self->has[h % WH_HAS_SLOTS];
+    if (slot->id[0] && strcmp(slot->id, app) == 0)
+        return slot->has;
+    char *url, *secret;
+    int has = wh_app_target(self, app, &url, &secret);
+    free(url);
+    free(secret);
+    if (strlen(app) < sizeof slot->id) {
+        snprintf(slot->id, sizeof slot->id, "%s", app);
+        slot->has = has;
+    }
+    return has;
+}
+
 /* ---------------------------------------------------------------- events -> outbox */
 
 typedef struct wh_batch {
@@ -192,12 +227,8 @@ static void wh_event(wh_actor *self, wh_batch *b, const char *body, size_t len)
     char *text = strndup(body, len);
     if (type && text && strcmp(type, "sms_status") == 0) {
         const char *app = json_string_value(json_object_get(o, "appId"));
-        char *url, *secret;
-        if (app && app[0] && wh_app_target(self, app, &url, &secret)) {
+        if (app && app[0] && wh_app_has_target(self, app))
             wh_batch_add(b, app, "sms_status", text);
-            free(url);
-            free(secret);
-        }
     } else if (type && text && strcmp(type, "sms_inbound") == 0) {
         const char *tenant = json_string_value(json_object_get(o, "tenantId"));
         if (tenant && tenant[0]) {
@@ -450,11 +481,10 @@ static sgw_err wh_init(void *st, const sgw_actor_env *env)
         (rv = nng_socket_set(self->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
         (rv = nng_socket_set_int(self->sub, NNG_OPT_RECVBUF,
                                  (int)(depth > 0 && depth <= 8192 ? depth : 8192))) != 0 ||
-        (rv = nng_socket_set_ms(self->sub, NNG_OPT_RECONNMINT, 10)) != 0 ||
-        (rv = nng_socket_set_ms(self->sub, NNG_OPT_RECONNMAXT, 100)) != 0 ||
-        (rv = nng_dial(self->sub, SGW_EVENTS_URL, NULL, NNG_FLAG_NONBLOCK)) != 0 ||
+        (rv = nng_listen(self->sub, SGW_WEBHOOK_EVENTS_URL, NULL, 0)) != 0 ||
         (rv = nng_socket_get_int(self->sub, NNG_OPT_RECVFD, &self->sub_fd)) != 0) {
-        sgw_log(SGW_LOG_ERROR, "webhooks", "sub %s: %s", SGW_EVENTS_URL, nng_strerror(rv));
+        sgw_log(SGW_LOG_ERROR, "webhooks", "sub %s: %s", SGW_WEBHOOK_EVENTS_URL,
+                nng_strerror(rv));
         return SGW_EIO;
     }
     /* resume what a previous run left */

@@ -327,6 +327,9 @@ static void *actor_main(void *arg)
     actor_thread *t = arg;
     sgw_actor *a = t->actor;
     const struct sgw_actor_ops *ops = a->ops;
+    char tname[16]; /* what top -H and gdb show: the actor and thread index */
+    snprintf(tname, sizeof tname, "%.11s/%d", ops->name, t->env.thread_index);
+    pthread_setname_np(pthread_self(), tname);
     sgw_err rv = ops->init ? ops->init(t->state, &t->env) : SGW_OK;
 
     pthread_mutex_lock(&a->lock);

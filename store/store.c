@@ -59,6 +59,7 @@ struct sgw_store {
         atomic_uint_fast64_t writes, us_sum, records;
         atomic_uint_fast64_t lat[SGW_STORE_LAT_BUCKETS], size[SGW_STORE_SIZE_BUCKETS];
     } by[SGW_SW_MAX][2];
+    atomic_uint_fast64_t doc_gen[SGW_DOC_MAX]; /* sgw_store_doc_gen */
 };
 
 static sgw_err store_fail(const char *what, char *err)
@@ -397,6 +398,11 @@ void sgw_store_doc_put_wb_(sgw_store *s, rocksdb_writebatch_t *wb, sgw_doc_kind 
     rocksdb_writebatch_put_cf(wb, s->cf[doc_cf[kind]], id, strlen(id), json, strlen(json));
 }
 
+uint64_t sgw_store_doc_gen(sgw_store *s, sgw_doc_kind kind)
+{
+    return (unsigned)kind < SGW_DOC_MAX ? (uint64_t)atomic_load(&s->doc_gen[kind]) : 0;
+}
+
 pthread_mutex_t *sgw_store_ledger_lock_(sgw_store *s, unsigned stripe)
 {
     return &s->ledger[stripe % SGW_LEDGER_STRIPES];
@@ -708,6 +714,9 @@ sgw_err sgw_store_docs_write(sgw_store *s, const sgw_doc_op *ops, int n)
     }
     sgw_err rv = store_write(s, wb, n, 0, SGW_SW_DOC);
     rocksdb_writebatch_destroy(wb);
+    for (int i = 0; i < n; i++) /* after the write: a reader that saw the old
+                                   generation re-reads and finds the new doc */
+        atomic_fetch_add(&s->doc_gen[ops[i].kind], 1);
     return rv;
 }
 

@@ -115,6 +115,11 @@ typedef struct sgw_doc_op {
 
 /* Apply the n operations atomically, durably. */
 sgw_err sgw_store_docs_write(sgw_store *s, const sgw_doc_op *ops, int n);
+/* A number that changes after every sgw_store_docs_write of a document of
+ * this kind (in this process): a cache of documents read after seeing
+ * generation g is stale once this differs from g. (The ledger's own tenant
+ * and usage writes do not count: do not cache those kinds with it.) */
+uint64_t sgw_store_doc_gen(sgw_store *s, sgw_doc_kind kind);
 /* *json is a heap string (free it). SGW_ENOENT if absent. */
 sgw_err sgw_store_doc_get(sgw_store *s, sgw_doc_kind kind, const char *id, char **json);
 /* Every document of a kind in id order; fn returns 0 to stop. */
