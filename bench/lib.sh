@@ -101,9 +101,11 @@ gw_start() { # cfg datadir logfile [admin key]
 }
 
 # a tenant and an app of mode (test|live) on GW_API -> APP_KEY
+# (and the tenant's id -> GW_TENANT)
 gw_test_app() { # [mode]
     local tid
     tid=$(curl -s -X POST "$GW_API/v1/tenants" -H "Authorization: Bearer $ADMIN" -d '{"name":"bench"}' | json_get id)
+    GW_TENANT=$tid
     APP_KEY=$(curl -s -X POST "$GW_API/v1/apps/register" -H "Authorization: Bearer $ADMIN" \
         -d "{\"name\":\"bench\",\"tenantId\":\"$tid\",\"mode\":\"${1:-test}\"}" | json_get apiKey)
     [ -n "$APP_KEY" ] || die "could not create the app"

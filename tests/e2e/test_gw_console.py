@@ -25,26 +25,11 @@ test fails and names the fix, it does not skip."""
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
-import tempfile
-import threading
-import time
 
+from browser import ARTEFACTS, SOURCE_DIR, Driver, check_closes, the_browser
 from gwtest import ADMIN_KEY, Gateway, run, wait_for
 
-SOURCE_DIR = os.environ.get("SMSGW_SOURCE_DIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..")
-SDK_DIR = os.path.join(SOURCE_DIR, "tests", "sdk")
-DRIVER = os.path.join(SDK_DIR, "console.mjs")
 CONSOLE_DIR = os.path.join(SOURCE_DIR, "http", "console")
-BUILD_DIR = os.environ.get("SMSGW_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
-ARTEFACTS = os.path.join(BUILD_DIR, "artefacts")
-CHROMIUM = os.environ.get("SMSGW_CHROMIUM") or "/usr/bin/chromium"
-INSTALL = ("run `sh etc/bootstrap.sh && sh tests/run.sh` (the first installs Debian's chromium, "
-           "nodejs and npm, the second runs `npm ci --prefix tests/sdk --no-audit --no-fund`, "
-           "which installs playwright-core)")
 TIMEOUT = 60  # seconds for any one thing to show in the browser
 FROM = "+15551234567"
 
@@ -126,109 +111,38 @@ def test_assets_served():
 
 
 # ---------------------------------------------------------------- the browser
-def proc_start_time(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def descendants(root):
-    children = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
-    out, todo = [], [root]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            st = proc_start_time(c)
-            if st is not None:
-                out.append((c, st))
-                todo.append(c)
-    return out
-
-
-class Browser:
+class Browser(Driver):
     """tests/sdk/console.mjs and its Chromium: call() sends one request and
     waits for its answer."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="smsgw-console-")
-        self.stderr_path = os.path.join(self.dir, "driver.stderr")
-        self.answers, self.events, self.eof, self.next_id = {}, [], False, 0
-        self.cond = threading.Condition()
-        self.proc, self.tree = None, []
+        Driver.__init__(self, "console.mjs", "smsgw-console-", "profile", stderr_tail=3000)
+        self.answers, self.next_id = {}, 0
 
     def start(self):
-        node = shutil.which("node")
-        assert node, "node is not installed: " + INSTALL
-        assert os.path.exists(os.path.join(SDK_DIR, "node_modules", "playwright-core",
-                                           "package.json")), \
-            "tests/sdk/node_modules has no playwright-core: " + INSTALL
-        assert os.access(CHROMIUM, os.X_OK), "%s is missing (Debian's chromium): %s" % (
-            CHROMIUM, INSTALL)
-        with open(self.stderr_path, "w") as err:
-            self.proc = subprocess.Popen(
-                [node, DRIVER, os.path.join(self.dir, "profile"), CHROMIUM], cwd=SDK_DIR,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
-        threading.Thread(target=self._read, daemon=True).start()
-        self._wait(lambda: any(e.get("event") == "ready" for e in self.events), 120,
-                   "the browser to start")
-        return self
+        return Driver.start(self, 120, self.shown)
 
-    def _read(self):
-        for line in self.proc.stdout:
-            try:
-                e = json.loads(line)
-            except ValueError:
-                e = {"event": "raw", "text": line.rstrip("\n")}
-            with self.cond:
-                if "id" in e:
-                    self.answers[e["id"]] = e
-                else:
-                    self.events.append(e)
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
+    def take(self, e):
+        if "id" in e:
+            self.answers[e["id"]] = e
+        else:
+            self.events.append(e)
 
-    def stderr(self):
-        try:
-            with open(self.stderr_path, errors="replace") as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
-
-    def _wait(self, pred, timeout, what):
-        end = time.monotonic() + timeout
-        with self.cond:
-            while not pred():
-                left = end - time.monotonic()
-                if self.eof or left <= 0:
-                    raise AssertionError("%s waiting for %s\npage errors: %r\ndriver stderr:\n%s" % (
-                        "browser driver exited" if self.eof else "timed out", what,
-                        self.page_errors(), self.stderr()))
-                self.cond.wait(min(left, 5))
+    def shown(self):
+        return "\npage errors: %r" % self.page_errors()
 
     def call(self, cmd, what=None, **kw):
         self.next_id += 1
         n = self.next_id
-        self.proc.stdin.write(json.dumps(dict(kw, id=n, cmd=cmd)) + "\n")
-        self.proc.stdin.flush()
-        self._wait(lambda: n in self.answers, kw.get("timeout", TIMEOUT * 1000) / 1000 + 60,
-                   what or cmd)
+        self.send(dict(kw, id=n, cmd=cmd))
+        self.wait_until(lambda: n in self.answers, kw.get("timeout", TIMEOUT * 1000) / 1000 + 60,
+                        what or cmd, self.shown)
         a = self.answers.pop(n)
         if not a["ok"]:
             raise AssertionError("%s failed: %s\npage errors: %r" % (
                 what or "%s %r" % (cmd, kw), a.get("error"), self.page_errors()))
         if cmd in ("open", "goto"):
-            self.tree = descendants(self.proc.pid)
+            self.note_tree()
         return a["value"]
 
     def wait(self, expr, what, timeout=TIMEOUT, page="main"):
@@ -263,37 +177,9 @@ class Browser:
         except (OSError, AssertionError) as e:
             print("  (no screenshot %s: %s)" % (name, str(e).splitlines()[0]))
 
-    def close(self):
-        if self.proc and self.proc.poll() is None:
-            try:
-                self.next_id += 1
-                self.proc.stdin.write(json.dumps({"id": self.next_id, "cmd": "quit"}) + "\n")
-                self.proc.stdin.flush()
-                self.proc.wait(60)
-            except (OSError, ValueError, subprocess.TimeoutExpired):
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(20)
-
-        def left():
-            return [(pid, st) for pid, st in self.tree if proc_start_time(pid) == st]
-        try:
-            wait_for(lambda: not left(), 30, "Chromium's processes to end")
-        except AssertionError:
-            pass
-        killed = []
-        for pid, st in left():
-            if proc_start_time(pid) == st:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                except ProcessLookupError:
-                    pass
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return killed
+    def quit_message(self):
+        self.next_id += 1
+        return {"id": self.next_id, "cmd": "quit"}
 
 
 def fixtures():
@@ -304,17 +190,8 @@ def fixtures():
 
 
 def browser():
-    if "browser_error" in STATE:
-        raise AssertionError("the browser did not start: %s" % STATE["browser_error"])
-    if "browser" not in STATE:
-        STATE["browser"] = b = Browser()
-        try:
-            b.start()
-            b.call("open", page="main", url="http://127.0.0.1:%d/" % gw.port)
-        except Exception as e:
-            STATE["browser_error"] = e
-            raise
-    return STATE["browser"]
+    return the_browser(STATE, Browser, lambda b: (
+        b.start(), b.call("open", page="main", url="http://127.0.0.1:%d/" % gw.port)))
 
 
 SIGNIN_ERROR = ("(() => { const e = document.getElementById('signin-error');"
@@ -667,14 +544,7 @@ def test_no_page_errors():
 
 
 def test_browser_closes():
-    b = STATE.pop("browser", None)
-    assert b is not None and b.proc is not None, \
-        "the browser did not start: %s" % STATE.get("browser_error")
-    tree = [pid for pid, _ in b.tree]
-    killed = b.close()
-    assert b.proc.returncode == 0, "driver exit %r:\n%s" % (b.proc.returncode, b.stderr())
-    assert not killed, "Chromium processes left after quit (killed): %r" % killed
-    assert tree, "no Chromium processes were seen"
+    check_closes(STATE)
 
 
 if __name__ == "__main__":

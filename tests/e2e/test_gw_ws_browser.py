@@ -31,31 +31,35 @@ import http.client
 import http.server
 import json
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
 import threading
-import time
 
-from gwtest import Gateway, run, wait_for
+from browser import ARTEFACTS, SOURCE_DIR, Driver, check_closes, the_browser
+from gwtest import Gateway, run
 
-SOURCE_DIR = os.environ.get("SMSGW_SOURCE_DIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..")
-SDK_DIR = os.path.join(SOURCE_DIR, "tests", "sdk")
-DRIVER = os.path.join(SDK_DIR, "ws_browser.mjs")
-BUILD_DIR = os.environ.get("SMSGW_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
-ARTEFACTS = os.path.join(BUILD_DIR, "artefacts")
-CHROMIUM = os.environ.get("SMSGW_CHROMIUM") or "/usr/bin/chromium"
 SEED = os.path.join(SOURCE_DIR, "..", "shared", "seeds", "003_8e95701a8d396ee8.txt")
-INSTALL = ("run `sh etc/bootstrap.sh && sh tests/run.sh` (the first installs Debian's chromium, "
-           "nodejs and npm, the second runs `npm ci --prefix tests/sdk --no-audit --no-fund`, "
-           "which installs playwright-core)")
 TIMEOUT = 90  # seconds for any one thing to show in the browser
 TO, FROM = "+15559870001", "+15551234567"
 
 # The seed's examples, copied from the seed document, text unchanged
-# (test_seed_code_verbatim compares them with it when it is there).
+# (test_seed_code_verbatim compares them with it when it is there). Both end
+# with the same onmessage handler, written here once.
+SEED_ONMESSAGE = r"""ws.onmessage = (event) => {
+const data = JSON.parse(event.data);
+switch (data.type) {
+case "auth_ok":
+console.log("Authenticated");
+break;
+case "sms_status":
+console.log("Status update:", data.messageId, data.status);
+break;
+case "sms_inbound":
+console.log("Inbound SMS:", data.from, data.body);
+break;
+case "ping":
+break;
+}
+};"""
+
 SEED_TOKEN_BROWSER = r"""// 1. Request an ephemeral token from your server
 const res = await fetch("/api/ws-token");
 const { token, wsUrl } = await res.json();
@@ -65,22 +69,7 @@ ws.onopen = () => {
 // 3. Authenticate with the token (API key stays server-side)
 ws.send(JSON.stringify({ type: "auth", token }));
 };
-ws.onmessage = (event) => {
-const data = JSON.parse(event.data);
-switch (data.type) {
-case "auth_ok":
-console.log("Authenticated");
-break;
-case "sms_status":
-console.log("Status update:", data.messageId, data.status);
-break;
-case "sms_inbound":
-console.log("Inbound SMS:", data.from, data.body);
-break;
-case "ping":
-break;
-}
-};"""
+""" + SEED_ONMESSAGE
 
 SEED_APIKEY_SERVER = r"""const ws = new WebSocket("wss://smsgateway-api.onrender.com/ws");
 ws.onopen = () => {
@@ -89,22 +78,7 @@ type: "auth",
 apiKey: "YOUR_API_KEY"
 }));
 };
-ws.onmessage = (event) => {
-const data = JSON.parse(event.data);
-switch (data.type) {
-case "auth_ok":
-console.log("Authenticated");
-break;
-case "sms_status":
-console.log("Status update:", data.messageId, data.status);
-break;
-case "sms_inbound":
-console.log("Inbound SMS:", data.from, data.body);
-break;
-case "ping":
-break;
-}
-};"""
+""" + SEED_ONMESSAGE
 
 # Runs before the seed's module: shows console.log lines in the page and
 # logs each WebSocket's frames and close (a transparent subclass).
@@ -233,83 +207,15 @@ class PageServer:
         self.httpd.server_close()
 
 
-def proc_start_time(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def descendants(root):
-    """(pid, start time) of every live descendant of root."""
-    children = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
-    out, todo = [], [root]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            st = proc_start_time(c)
-            if st is not None:
-                out.append((c, st))
-                todo.append(c)
-    return out
-
-
-class Browser:
+class Browser(Driver):
     """tests/sdk/ws_browser.mjs and the Chromium it drives; events is every
     JSON line it printed."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="smsgw-browser-")
-        self.profile = os.path.join(self.dir, "chromium-profile")
-        self.stderr_path = os.path.join(self.dir, "driver.stderr")
-        self.events, self.eof = [], False
-        self.cond = threading.Condition()
-        self.proc, self.tree = None, []
+        Driver.__init__(self, "ws_browser.mjs", "smsgw-browser-", "chromium-profile")
 
     def start(self):
-        node = shutil.which("node")
-        assert node, "node is not installed: " + INSTALL
-        assert os.path.exists(os.path.join(SDK_DIR, "node_modules", "playwright-core",
-                                           "package.json")), \
-            "tests/sdk/node_modules has no playwright-core: " + INSTALL
-        assert os.access(CHROMIUM, os.X_OK), "%s is missing (Debian's chromium): %s" % (
-            CHROMIUM, INSTALL)
-        with open(self.stderr_path, "w") as err:
-            self.proc = subprocess.Popen([node, DRIVER, self.profile, CHROMIUM], cwd=SDK_DIR,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=err, text=True, bufsize=1)
-        threading.Thread(target=self._read, daemon=True).start()
-        self.wait(lambda: self.find(event="ready"), "the browser to start")
-        self.tree = descendants(self.proc.pid)
-        return self
-
-    def _read(self):
-        for line in self.proc.stdout:
-            try:
-                e = json.loads(line)
-            except ValueError:
-                e = {"event": "raw", "text": line.rstrip("\n")}
-            with self.cond:
-                self.events.append(e)
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
-
-    def stderr(self):
-        try:
-            with open(self.stderr_path, errors="replace") as f:
-                return f.read()[-4000:]
-        except OSError:
-            return ""
+        return Driver.start(self, TIMEOUT, lambda: self.shown(None))
 
     def find(self, **kv):
         return [e for e in self.events if all(e.get(k) == v for k, v in kv.items())]
@@ -317,37 +223,28 @@ class Browser:
     def lines(self, page):
         return [e["text"] for e in self.find(event="console", page=page)]
 
+    def shown(self, page):
+        """After what was waited for: the page's console lines, or every
+        event the driver printed."""
+        shown = self.lines(page) if page else self.events
+        return "; %s:\n  %s" % ("page %s console" % page if page else "driver events",
+                                "\n  ".join(map(str, shown)) or "(none)")
+
     def wait(self, pred, what, page=None, timeout=TIMEOUT):
         """Wait (on the reader's notifications) until pred() is truthy."""
-        end = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                got = pred()
-                if got:
-                    return got
-                left = end - time.monotonic()
-                if self.eof or left <= 0:
-                    shown = self.lines(page) if page else self.events
-                    raise AssertionError(
-                        "%s waiting for %s; %s:\n  %s\ndriver stderr:\n%s" % (
-                            "browser driver exited" if self.eof else
-                            "timed out after %ds" % timeout, what,
-                            "page %s console" % page if page else "driver events",
-                            "\n  ".join(map(str, shown)) or "(none)", self.stderr()))
-                self.cond.wait(min(left, 5))
+        return self.wait_until(pred, timeout, what, lambda: self.shown(page))
 
     def wait_line(self, page, text):
         return self.wait(lambda: text in self.lines(page), repr(text), page)
 
     def command(self, **cmd):
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
+        self.send(cmd)
 
     def open(self, page, url):
         self.command(cmd="open", page=page, url=url)
         e = self.wait(lambda: self.find(event="opened", page=page), "%s to load" % url, page)[0]
         assert e["ok"], "loading %s failed: %s" % (url, e.get("error"))
-        self.tree = descendants(self.proc.pid)
+        self.note_tree()
 
     def screenshot(self, page, name):
         """Best effort: a test artefact, never a failure."""
@@ -362,37 +259,6 @@ class Browser:
         e = self.wait(lambda: self.find(event="screenshot", page=page)[n:],
                       "screenshot of " + page, page)[0]
         print("  screenshot %s" % (path if e["ok"] else "failed: %s" % e.get("error")))
-
-    def close(self):
-        """Quit the browser; end whatever is left of it (our own processes,
-        by PID); return the PIDs that had to be killed."""
-        if self.proc and self.proc.poll() is None:
-            try:
-                self.command(cmd="quit")
-                self.proc.wait(60)
-            except (OSError, ValueError, subprocess.TimeoutExpired):
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(20)
-        def left():  # still there: the same process (same start time)
-            return [(pid, st) for pid, st in self.tree if proc_start_time(pid) == st]
-        try:
-            wait_for(lambda: not left(), 30, "Chromium's processes to end")
-        except AssertionError:
-            pass
-        killed = []
-        for pid, st in left():
-            if proc_start_time(pid) == st:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                except ProcessLookupError:
-                    pass
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return killed
 
 
 STATE = {}
@@ -409,16 +275,7 @@ def fixtures():
 def browser():
     """The one browser of the test; if it could not start, every case that
     needs it fails with the reason."""
-    if "browser_error" in STATE:
-        raise AssertionError("the browser did not start: %s" % STATE["browser_error"])
-    if "browser" not in STATE:
-        STATE["browser"] = b = Browser()
-        try:
-            b.start()
-        except Exception as e:
-            STATE["browser_error"] = e
-            raise
-    return STATE["browser"]
+    return the_browser(STATE, Browser, Browser.start)
 
 
 def send():
@@ -515,17 +372,8 @@ def test_token_reuse():
 
 
 def test_browser_closes():
-    b = STATE.pop("browser", None)
-    if b is not None and b.proc is None:
-        b.close()  # its folder
-    assert b is not None and b.proc is not None, \
-        "the browser did not start: %s" % STATE.get("browser_error")
-    tree = [pid for pid, _ in b.tree]
-    killed = b.close()
-    assert b.proc.returncode == 0, "driver exit %r:\n%s" % (b.proc.returncode, b.stderr())
-    assert not killed, "Chromium processes left after quit (killed): %r" % killed
-    assert tree, "no Chromium processes were seen"
-    print("  browser and its %d processes ended" % len(tree))
+    n = check_closes(STATE)
+    print("  browser and its %d processes ended" % n)
 
 
 if __name__ == "__main__":

@@ -24,41 +24,12 @@
 // {"event": "closed"}.
 // Chromium runs with --headless=new --no-sandbox --disable-gpu; it is
 // closed on quit, end of stdin, SIGTERM or SIGINT.
-import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+// (Launching, page events and the command loop: ./browser.mjs, shared.)
+import { emit, launch, newPage, serve } from './browser.mjs';
 
-const userDataDir = process.argv[2];
-const executablePath = process.argv[3] || '/usr/bin/chromium';
-const emit = (o) => process.stdout.write(JSON.stringify(o) + '\n');
-
-if (!userDataDir) {
-  console.error('usage: console.mjs USER_DATA_DIR [CHROMIUM]');
-  process.exit(2);
-}
-
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  args: ['--headless=new', '--no-sandbox', '--disable-gpu'],
-  viewport: { width: 1280, height: 800 },
-});
+const { context, shutdown } = await launch('console.mjs', { width: 1280, height: 800 });
 const pages = new Map();
 const recorders = new Map();
-let closing = null;
-
-function shutdown(code) {
-  if (!closing) {
-    closing = context.close()
-      .catch((e) => emit({ event: 'error', text: String(e) }))
-      .then(() => {
-        emit({ event: 'closed' });
-        process.exit(code);
-      });
-  }
-  return closing;
-}
-process.on('SIGTERM', () => shutdown(143));
-process.on('SIGINT', () => shutdown(130));
 
 function page(name) {
   const p = pages.get(name);
@@ -67,12 +38,10 @@ function page(name) {
 }
 
 async function open(name) {
-  const p = await context.newPage();
+  const p = await newPage(context, name);
   const rec = { requests: [], websockets: [], wsFrames: [] };
   pages.set(name, p);
   recorders.set(name, rec);
-  p.on('console', (m) => emit({ event: 'console', page: name, type: m.type(), text: m.text() }));
-  p.on('pageerror', (e) => emit({ event: 'pageerror', page: name, text: String(e) }));
   p.on('request', (r) => rec.requests.push(r.url()));
   p.on('websocket', (ws) => {
     rec.websockets.push(ws.url());
@@ -122,11 +91,4 @@ async function handle(msg) {
   }
 }
 
-emit({ event: 'ready' });
-let chain = Promise.resolve();
-const rl = createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  if (!line.trim()) return;
-  chain = chain.then(() => handle(JSON.parse(line)));
-});
-rl.on('close', () => { chain.then(() => shutdown(0)); });
+serve(handle, shutdown);
