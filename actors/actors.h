@@ -161,4 +161,27 @@ char *sgw_event_json(const sgw_sms *sms);
 sgw_err sgw_inbound_id(sgw_store *store, const char *tenant, const char *provider,
                        const char *pmid, char id[24], int *dup);
 
+/* What the webhook actors (actors/rcwebhook.c, actors/twwebhook.c) do
+ * alike; defined in actors/rcwebhook.c. */
+/* Answer req, which came on the raw rep0 socket rep. */
+void sgw_rep_reply(nng_socket rep, const sgw_msg *req, int code, const char *json);
+/* Open a raw rep0 socket listening on url as the actor's input 1 (who:
+ * the actor, for the log). */
+sgw_err sgw_rep_listen(const sgw_actor_env *env, nng_socket *rep, const char *url,
+                       const char *who);
+/* Where an inbound SMS from a provider's webhook goes. */
+typedef struct sgw_inbound_to {
+    const sgw_actor_env *env;
+    nng_socket rep;             /* the request is answered on it */
+    nng_socket to_status;       /* the status actor publishes the stored SMS */
+    const char *provider;       /* "ringcentral", "twilio" */
+    const char *who;            /* the actor, for the log */
+    atomic_uint_fast64_t *stored, *duplicates; /* counted before answering; NULL: not */
+} sgw_inbound_to;
+/* m: a RESULT whose body is an encoded INBOUND outcome. Stored as a
+ * `received` message once (its id: sgw_inbound_id), answered 200
+ * {messageId, duplicate} (400 malformed, 503 not stored), then handed to
+ * the status actor (PUBLISH: sms_inbound). */
+void sgw_inbound_take(const sgw_inbound_to *to, const sgw_msg *m);
+
 #endif

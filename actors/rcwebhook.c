@@ -66,6 +66,7 @@
 #include "bus/log.h"
 #include "bus/util.h"
 #include "transport/curlpoll.h"
+#include "transport/curlreq.h"
 #include "transport/rc_parse.h"
 
 #define PROVIDER "ringcentral"
@@ -128,8 +129,7 @@ typedef struct rcw_job {
     CURL *easy;
     struct curl_slist *hdrs;
     char *post;
-    char *resp;
-    size_t resp_len;
+    sgw_curlresp resp;
     char err[CURL_ERROR_SIZE];
 } rcw_job;
 
@@ -352,33 +352,9 @@ static void del_free(rcw_actor *self, rcw_del *d)
 
 /* ---------------------------------------------------------------- HTTP to RingCentral */
 
-static size_t rcw_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    rcw_job *j = ud;
-    size_t n = size * nmemb;
-    if (j->resp_len + n > RCW_RESP_MAX)
-        return 0;
-    char *p = realloc(j->resp, j->resp_len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + j->resp_len, ptr, n);
-    j->resp = p;
-    j->resp_len += n;
-    p[j->resp_len] = '\0';
-    return n;
-}
-
 static void job_reset_http(rcw_job *j)
 {
-    if (j->easy)
-        curl_easy_cleanup(j->easy);
-    j->easy = NULL;
-    curl_slist_free_all(j->hdrs);
-    j->hdrs = NULL;
-    wipe(&j->post);
-    free(j->resp);
-    j->resp = NULL;
-    j->resp_len = 0;
+    sgw_curlreq_drop(&j->easy, &j->hdrs, &j->post, &j->resp);
     j->err[0] = '\0';
 }
 
@@ -404,7 +380,7 @@ static long job_status(const rcw_job *j)
  * API, {"error_description"} for OAuth. */
 static void job_error_text(const rcw_job *j, char *msg, size_t msgsz)
 {
-    json_t *o = j->resp ? json_loads(j->resp, 0, NULL) : NULL;
+    json_t *o = j->resp.body ? json_loads(j->resp.body, 0, NULL) : NULL;
     const char *m = json_string_value(json_object_get(o, "message"));
     const char *c = json_string_value(json_object_get(o, "errorCode"));
     json_t *first = json_array_get(json_object_get(o, "errors"), 0);
@@ -427,19 +403,11 @@ static int job_request(rcw_actor *self, rcw_job *j, const char *method, const ch
                        const char *body, int form, const char *bearer)
 {
     job_reset_http(j);
-    CURL *e = j->easy = curl_easy_init();
+    CURL *e = j->easy = sgw_curlreq_new(url, self->timeout_ms, self->connect_timeout_ms,
+                                        &j->resp, RCW_RESP_MAX, j);
     if (!e)
         return -1;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)self->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)self->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "smsgw/0.1");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, rcw_write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->err);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, j);
     j->hdrs = curl_slist_append(j->hdrs, "Accept: application/json");
     j->hdrs = curl_slist_append(j->hdrs, "Expect:");
     if (strcmp(method, "GET") != 0) {
@@ -635,7 +603,7 @@ static void done_token(rcw_actor *self, rcw_job *j, CURLcode cr)
 {
     long st = cr == CURLE_OK ? job_status(j) : 0;
     if (st == 200) {
-        json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL);
+        json_t *o = json_loads(j->resp.body ? j->resp.body : "", 0, NULL);
         const char *tok = json_string_value(json_object_get(o, "access_token"));
         json_int_t ttl = json_integer_value(json_object_get(o, "expires_in"));
         const char *refresh = json_string_value(json_object_get(o, "refresh_token"));
@@ -814,7 +782,7 @@ static void orphan(rcw_actor *self, rcw_job *j, const char *sub_id)
 static void done_create(rcw_actor *self, rcw_job *j, long st)
 {
     rcw_tenant *t = j->t;
-    json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL);
+    json_t *o = json_loads(j->resp.body ? j->resp.body : "", 0, NULL);
     const char *id = json_string_value(json_object_get(o, "id"));
     if (st != 200 && st != 201) {
         json_decref(o);
@@ -876,7 +844,7 @@ static void done_renew(rcw_actor *self, rcw_job *j, long st)
         job_end(self, j, 0, "HTTP %ld: %s", st, msg);
         return;
     }
-    json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL);
+    json_t *o = json_loads(j->resp.body ? j->resp.body : "", 0, NULL);
     int64_t exp = sub_expiry(o, self->expires_in_s);
     json_decref(o);
     if (!conn_current(self, t->id, j->a.conn_at, j->a.vtoken)) {
@@ -910,7 +878,7 @@ static void done_sync(rcw_actor *self, rcw_job *j, long st)
         return;
     }
     count(&self->app->rcwh.syncs, 1);
-    json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL);
+    json_t *o = json_loads(j->resp.body ? j->resp.body : "", 0, NULL);
     json_t *recs = json_object_get(o, "records");
     sgw_list l = { 0 };
     size_t i;
@@ -1020,67 +988,86 @@ static void job_done(rcw_actor *self, rcw_job *j, CURLcode cr)
 
 /* ---------------------------------------------------------------- curl glue */
 
-static void rcw_drive(rcw_actor *self)
+/* A request of job is over (sgw_curlreq_drive). */
+static void rcw_done(void *st, void *job, CURLcode cr)
 {
-    int running;
-    curl_multi_perform(self->multi, &running);
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(self->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        rcw_job *j = NULL;
-        CURLcode cr = m->data.result;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-        curl_multi_remove_handle(self->multi, m->easy_handle);
-        self->inflight--;
-        job_done(self, j, cr);
-    }
+    rcw_actor *self = st;
+    self->inflight--;
+    job_done(self, job, cr);
 }
+
+static void rcw_drive(rcw_actor *self) { sgw_curlreq_drive(self->multi, rcw_done, self); }
 
 /* ---------------------------------------------------------------- inbound SMS */
 
-static void rcw_reply(rcw_actor *self, const sgw_msg *req, int code, const char *json)
+/* The webhook actors' request socket and inbound SMS: the same for
+ * RingCentral's (here) and Twilio's (actors/twwebhook.c); see actors.h. */
+
+void sgw_rep_reply(nng_socket rep, const sgw_msg *req, int code, const char *json)
 {
     sgw_msg r;
     sgw_msg_init(&r, SGW_MSG_REPLY, req->id);
     r.code = code;
     r.body = json;
     r.body_len = strlen(json);
-    sgw_bus_send_routed(self->rep, &r, req->route, req->route_len);
+    sgw_bus_send_routed(rep, &r, req->route, req->route_len);
 }
 
-static void rcw_inbound(rcw_actor *self, const sgw_msg *m)
+sgw_err sgw_rep_listen(const sgw_actor_env *env, nng_socket *rep, const char *url,
+                       const char *who)
 {
+    int rv;
+    if ((rv = nng_rep0_open_raw(rep)) != 0 || (rv = nng_listen(*rep, url, NULL, 0)) != 0) {
+        sgw_log(SGW_LOG_ERROR, who, "rep0 %s: %s", url, nng_strerror(rv));
+        return SGW_EIO;
+    }
+    nng_socket_set_int(*rep, NNG_OPT_RECVBUF, 1024);
+    nng_socket_set_int(*rep, NNG_OPT_SENDBUF, 1024);
+    if (sgw_actor_add_input(env, *rep, 1) < 0)
+        return SGW_EIO;
+    return SGW_OK;
+}
+
+static void bump(atomic_uint_fast64_t *c)
+{
+    if (c)
+        count(c, 1);
+}
+
+void sgw_inbound_take(const sgw_inbound_to *to, const sgw_msg *m)
+{
+    static const char unavailable[] = "{\"error\":\"Store unavailable\",\"code\":\"unavailable\"}";
+    const sgw_app *app = to->env->app;
+    sgw_store *store = app->store;
     sgw_tr_outcome o;
     char provider[24];
     if (sgw_outcome_decode(m->body, m->body_len, &o, provider) != SGW_OK ||
         o.kind != SGW_TR_INBOUND || !o.tenant[0] || !o.provider_msg_id[0] || !o.from[0] ||
         !o.to[0]) {
         free(o.body);
-        rcw_reply(self, m, 400, "{\"error\":\"Malformed inbound SMS\",\"code\":\"validation_error\"}");
+        sgw_rep_reply(to->rep, m, 400,
+                      "{\"error\":\"Malformed inbound SMS\",\"code\":\"validation_error\"}");
         return;
     }
     sgw_sms rec = { 0 };
     snprintf(rec.tenant, sizeof rec.tenant, "%s", o.tenant);
     int dup;
-    sgw_err rv = sgw_inbound_id(self->app->store, rec.tenant, PROVIDER, o.provider_msg_id,
-                                rec.id, &dup);
+    sgw_err rv = sgw_inbound_id(store, rec.tenant, to->provider, o.provider_msg_id, rec.id, &dup);
     char ans[160];
     if (rv != SGW_OK) {
         free(o.body);
-        sgw_log(SGW_LOG_ERROR, "rcwebhook", "%s: inbound SMS %s not stored: %s", rec.tenant,
+        sgw_log(SGW_LOG_ERROR, to->who, "%s: inbound SMS %s not stored: %s", rec.tenant,
                 o.provider_msg_id, sgw_strerror(rv));
-        rcw_reply(self, m, 503, "{\"error\":\"Store unavailable\",\"code\":\"unavailable\"}");
+        sgw_rep_reply(to->rep, m, 503, unavailable);
         return;
     }
     if (dup) {
         free(o.body);
-        count(&self->app->rcwh.duplicates, 1);
-        sgw_log(SGW_LOG_INFO, "rcwebhook", "%s: inbound SMS %s heard again: already stored as %s",
+        bump(to->duplicates);
+        sgw_log(SGW_LOG_INFO, to->who, "%s: inbound SMS %s heard again: already stored as %s",
                 rec.tenant, o.provider_msg_id, rec.id);
         snprintf(ans, sizeof ans, "{\"messageId\":\"%s\",\"duplicate\":true}", rec.id);
-        rcw_reply(self, m, 200, ans);
+        sgw_rep_reply(to->rep, m, 200, ans);
         return;
     }
     int64_t now = sgw_now_ms();
@@ -1095,25 +1082,25 @@ static void rcw_inbound(rcw_actor *self, const sgw_msg *m)
     snprintf(rec.to, sizeof rec.to, "%s", o.to);
     const char *cc = sgw_phone_country(o.from);
     snprintf(rec.country, sizeof rec.country, "%s", cc ? cc : "");
-    snprintf(rec.provider, sizeof rec.provider, "%s", PROVIDER);
+    snprintf(rec.provider, sizeof rec.provider, "%s", to->provider);
     snprintf(rec.provider_msg_id, sizeof rec.provider_msg_id, "%s", o.provider_msg_id);
     rec.created_ms = now;
     rec.due_kind = SGW_DUE_NONE;
     sgw_sms *one = &rec;
     if (sgw_sms_set_str(&rec.body, body) != SGW_OK ||
         sgw_sms_set_status(&rec, SGW_ST_RECEIVED, now) != SGW_OK ||
-        sgw_store_sms_insert(self->app->store, &one, 1) != SGW_OK) {
+        sgw_store_sms_insert(store, &one, 1) != SGW_OK) {
         free(o.body);
         sgw_sms_clear(&rec);
-        sgw_log(SGW_LOG_ERROR, "rcwebhook", "%s: inbound SMS %s not stored", o.tenant,
+        sgw_log(SGW_LOG_ERROR, to->who, "%s: inbound SMS %s not stored", o.tenant,
                 o.provider_msg_id);
-        rcw_reply(self, m, 503, "{\"error\":\"Store unavailable\",\"code\":\"unavailable\"}");
+        sgw_rep_reply(to->rep, m, 503, unavailable);
         return;
     }
     free(o.body);
-    count(&self->app->rcwh.inbound, 1);
+    bump(to->stored);
     snprintf(ans, sizeof ans, "{\"messageId\":\"%s\",\"duplicate\":false}", rec.id);
-    rcw_reply(self, m, 200, ans);
+    sgw_rep_reply(to->rep, m, 200, ans);
     /* stored: the status actor publishes it (sms_inbound) */
     sgw_list l = { 0 };
     void *buf;
@@ -1122,12 +1109,26 @@ static void rcw_inbound(rcw_actor *self, const sgw_msg *m)
         sgw_list_add(&l, buf, len);
         free(buf);
     }
-    if (sgw_list_send(self->env, self->to_status, SGW_MSG_RESULT, SGW_RES_PUBLISH, &l, 1000) !=
+    if (sgw_list_send(to->env, to->to_status, SGW_MSG_RESULT, SGW_RES_PUBLISH, &l, 1000) !=
         SGW_OK)
-        sgw_log(SGW_LOG_WARN, "rcwebhook", "%s: inbound %s stored, its event not published",
+        sgw_log(SGW_LOG_WARN, to->who, "%s: inbound %s stored, its event not published",
                 rec.tenant, rec.id);
     sgw_list_free(&l);
     sgw_sms_clear(&rec);
+}
+
+static void rcw_reply(rcw_actor *self, const sgw_msg *req, int code, const char *json)
+{
+    sgw_rep_reply(self->rep, req, code, json);
+}
+
+static void rcw_inbound(rcw_actor *self, const sgw_msg *m)
+{
+    sgw_inbound_to to = { .env = self->env, .rep = self->rep, .to_status = self->to_status,
+                          .provider = PROVIDER, .who = "rcwebhook",
+                          .stored = &self->app->rcwh.inbound,
+                          .duplicates = &self->app->rcwh.duplicates };
+    sgw_inbound_take(&to, m);
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -1218,17 +1219,10 @@ static sgw_err rcw_init(void *st, const sgw_actor_env *env)
     if (!self->multi)
         return SGW_ENOMEM;
     sgw_curlpoll_attach(&self->cp, self->multi, sgw_mono_ms);
-    int rv;
-    if ((rv = nng_rep0_open_raw(&self->rep)) != 0 ||
-        (rv = nng_listen(self->rep, SGW_RCWH_REQ_URL, NULL, 0)) != 0) {
-        sgw_log(SGW_LOG_ERROR, "rcwebhook", "rep0 %s: %s", SGW_RCWH_REQ_URL, nng_strerror(rv));
-        return SGW_EIO;
-    }
-    nng_socket_set_int(self->rep, NNG_OPT_RECVBUF, 1024);
-    nng_socket_set_int(self->rep, NNG_OPT_SENDBUF, 1024);
-    if (sgw_actor_add_input(env, self->rep, 1) < 0)
-        return SGW_EIO;
-    sgw_err e = sgw_actor_connect(env, "status", &self->to_status);
+    sgw_err e = sgw_rep_listen(env, &self->rep, SGW_RCWH_REQ_URL, "rcwebhook");
+    if (e != SGW_OK)
+        return e;
+    e = sgw_actor_connect(env, "status", &self->to_status);
     if (e != SGW_OK)
         return e;
     /* the first look at the connections waits a moment: the HTTP server

@@ -31,14 +31,11 @@
  */
 #include <jansson.h>
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "actors/actors.h"
-#include "actors/sms/phone.h"
-#include "actors/sms/text.h"
 #include "bus/log.h"
 #include "bus/util.h"
 
@@ -52,92 +49,16 @@ typedef struct tw_actor {
 
 static void tww_reply(tw_actor *self, const sgw_msg *req, int code, const char *json)
 {
-    sgw_msg r;
-    sgw_msg_init(&r, SGW_MSG_REPLY, req->id);
-    r.code = code;
-    r.body = json;
-    r.body_len = strlen(json);
-    sgw_bus_send_routed(self->rep, &r, req->route, req->route_len);
+    sgw_rep_reply(self->rep, req, code, json);
 }
 
 static const char unavailable[] = "{\"error\":\"Store unavailable\",\"code\":\"unavailable\"}";
 
 static void tww_inbound(tw_actor *self, const sgw_msg *m)
 {
-    sgw_tr_outcome o;
-    char provider[24];
-    if (sgw_outcome_decode(m->body, m->body_len, &o, provider) != SGW_OK ||
-        o.kind != SGW_TR_INBOUND || !o.tenant[0] || !o.provider_msg_id[0] || !o.from[0] ||
-        !o.to[0]) {
-        free(o.body);
-        tww_reply(self, m, 400, "{\"error\":\"Malformed inbound SMS\",\"code\":\"validation_error\"}");
-        return;
-    }
-    sgw_sms rec = { 0 };
-    snprintf(rec.tenant, sizeof rec.tenant, "%s", o.tenant);
-    int dup;
-    char ans[160];
-    sgw_err rv = sgw_inbound_id(self->app->store, rec.tenant, PROVIDER, o.provider_msg_id,
-                                rec.id, &dup);
-    if (rv != SGW_OK) {
-        free(o.body);
-        sgw_log(SGW_LOG_ERROR, "twwebhook", "%s: inbound SMS %s not stored: %s", rec.tenant,
-                o.provider_msg_id, sgw_strerror(rv));
-        tww_reply(self, m, 503, unavailable);
-        return;
-    }
-    if (dup) {
-        free(o.body);
-        sgw_log(SGW_LOG_INFO, "twwebhook", "%s: inbound SMS %s heard again: already stored as %s",
-                rec.tenant, o.provider_msg_id, rec.id);
-        snprintf(ans, sizeof ans, "{\"messageId\":\"%s\",\"duplicate\":true}", rec.id);
-        tww_reply(self, m, 200, ans);
-        return;
-    }
-    int64_t now = sgw_now_ms();
-    const char *body = o.body ? o.body : "";
-    sgw_text_info ti;
-    if (sgw_text_analyze(body, strlen(body), &ti) == SGW_OK) {
-        rec.encoding = ti.encoding;
-        rec.segments = ti.segments;
-    }
-    rec.direction = SGW_DIR_INBOUND;
-    snprintf(rec.from, sizeof rec.from, "%s", o.from);
-    snprintf(rec.to, sizeof rec.to, "%s", o.to);
-    const char *cc = sgw_phone_country(o.from);
-    snprintf(rec.country, sizeof rec.country, "%s", cc ? cc : "");
-    snprintf(rec.provider, sizeof rec.provider, "%s", PROVIDER);
-    snprintf(rec.provider_msg_id, sizeof rec.provider_msg_id, "%s", o.provider_msg_id);
-    rec.created_ms = now;
-    rec.due_kind = SGW_DUE_NONE;
-    sgw_sms *one = &rec;
-    if (sgw_sms_set_str(&rec.body, body) != SGW_OK ||
-        sgw_sms_set_status(&rec, SGW_ST_RECEIVED, now) != SGW_OK ||
-        sgw_store_sms_insert(self->app->store, &one, 1) != SGW_OK) {
-        free(o.body);
-        sgw_sms_clear(&rec);
-        sgw_log(SGW_LOG_ERROR, "twwebhook", "%s: inbound SMS %s not stored", o.tenant,
-                o.provider_msg_id);
-        tww_reply(self, m, 503, unavailable);
-        return;
-    }
-    free(o.body);
-    snprintf(ans, sizeof ans, "{\"messageId\":\"%s\",\"duplicate\":false}", rec.id);
-    tww_reply(self, m, 200, ans);
-    /* stored: the status actor publishes it (sms_inbound) */
-    sgw_list l = { 0 };
-    void *buf;
-    size_t len;
-    if (sgw_sms_encode(&rec, &buf, &len) == SGW_OK) {
-        sgw_list_add(&l, buf, len);
-        free(buf);
-    }
-    if (sgw_list_send(self->env, self->to_status, SGW_MSG_RESULT, SGW_RES_PUBLISH, &l, 1000) !=
-        SGW_OK)
-        sgw_log(SGW_LOG_WARN, "twwebhook", "%s: inbound %s stored, its event not published",
-                rec.tenant, rec.id);
-    sgw_list_free(&l);
-    sgw_sms_clear(&rec);
+    sgw_inbound_to to = { .env = self->env, .rep = self->rep, .to_status = self->to_status,
+                          .provider = PROVIDER, .who = "twwebhook" };
+    sgw_inbound_take(&to, m);
 }
 
 static void tww_report(tw_actor *self, const sgw_msg *m)
@@ -209,16 +130,9 @@ static sgw_err tww_init(void *st, const sgw_actor_env *env)
         sgw_log(SGW_LOG_ERROR, "twwebhook", "actors.twwebhook.threads must be 1");
         return SGW_ECONFIG;
     }
-    int rv;
-    if ((rv = nng_rep0_open_raw(&self->rep)) != 0 ||
-        (rv = nng_listen(self->rep, SGW_TWWH_REQ_URL, NULL, 0)) != 0) {
-        sgw_log(SGW_LOG_ERROR, "twwebhook", "rep0 %s: %s", SGW_TWWH_REQ_URL, nng_strerror(rv));
-        return SGW_EIO;
-    }
-    nng_socket_set_int(self->rep, NNG_OPT_RECVBUF, 1024);
-    nng_socket_set_int(self->rep, NNG_OPT_SENDBUF, 1024);
-    if (sgw_actor_add_input(env, self->rep, 1) < 0)
-        return SGW_EIO;
+    sgw_err e = sgw_rep_listen(env, &self->rep, SGW_TWWH_REQ_URL, "twwebhook");
+    if (e != SGW_OK)
+        return e;
     return sgw_actor_connect(env, "status", &self->to_status);
 }
 

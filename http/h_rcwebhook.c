@@ -45,31 +45,53 @@
 
 #define TOKEN_MAX 256
 
-static pthread_mutex_t req_lock = PTHREAD_MUTEX_INITIALIZER;
-static nng_socket req_sock;
-static int req_open;
+static sgw_webhook_peer rcwh_peer =
+    SGW_WEBHOOK_PEER(SGW_RCWH_REQ_URL, "rcwebhook", "RingCentral notification", "rcn_");
 
-static int rcwh_socket(nng_socket *out)
+/* The webhook handlers' way to their actor: RingCentral's (here) and
+ * Twilio's (http/h_twwebhook.c) alike. */
+static int peer_socket(sgw_webhook_peer *p, nng_socket *out)
 {
-    pthread_mutex_lock(&req_lock);
-    if (!req_open) {
+    pthread_mutex_lock(&p->lock);
+    if (!p->open) {
         nng_socket s;
         if (nng_req0_open(&s) == 0) {
             if (nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) == 0 &&
-                nng_dial(s, SGW_RCWH_REQ_URL, NULL, NNG_FLAG_NONBLOCK) == 0) {
-                req_sock = s;
-                req_open = 1;
+                nng_dial(s, p->url, NULL, NNG_FLAG_NONBLOCK) == 0) {
+                p->sock = s;
+                p->open = 1;
             } else {
                 nng_close(s);
             }
         }
     }
-    *out = req_sock;
-    int ok = req_open;
-    pthread_mutex_unlock(&req_lock);
+    *out = p->sock;
+    int ok = p->open;
+    pthread_mutex_unlock(&p->lock);
     return ok;
 }
 
+int sgw_webhook_ask(sgw_req *r, sgw_webhook_peer *p, int code, const char *tenant,
+                    const void *body, size_t len, nng_msg **reply, sgw_msg *ans)
+{
+    sgw_msg m;
+    sgw_msg_init(&m, SGW_MSG_RESULT, "");
+    sgw_random_id(m.id, sizeof m.id, p->id_prefix, 16);
+    m.code = code;
+    snprintf(m.tenant, sizeof m.tenant, "%s", tenant);
+    m.body = body;
+    m.body_len = len;
+    nng_socket s;
+    int rv = peer_socket(p, &s) ? sgw_http_ask(s, &m, (int)r->srv->request_timeout_ms, reply, ans)
+                                : NNG_ECLOSED;
+    if (rv != 0) {
+        sgw_log(SGW_LOG_WARN, "http", "%s for %s: no answer from the %s actor: %s", p->what,
+                tenant, p->actor, rv > 0 ? nng_strerror(rv) : "malformed");
+        sgw_reply_error(r, 503, "unavailable", "Server overloaded, try again");
+        return -1;
+    }
+    return 0;
+}
 
 #define BUMP(r, field) \
     atomic_fetch_add_explicit(&(r)->srv->deps.app->rcwh.field, 1, memory_order_relaxed)
@@ -83,25 +105,10 @@ static void rcwh_invalid(sgw_req *r, const char *msg)
 /* Hand a checked notification to the actor and answer what it answers. */
 static void rcwh_ask(sgw_req *r, int code, const char *tenant, const void *body, size_t len)
 {
-    sgw_msg m;
-    sgw_msg_init(&m, SGW_MSG_RESULT, "");
-    sgw_random_id(m.id, sizeof m.id, "rcn_", 16);
-    m.code = code;
-    snprintf(m.tenant, sizeof m.tenant, "%s", tenant);
-    m.body = body;
-    m.body_len = len;
-    nng_socket s;
     nng_msg *reply = NULL;
     sgw_msg ans;
-    int rv = rcwh_socket(&s) ? sgw_http_ask(s, &m, (int)r->srv->request_timeout_ms, &reply, &ans)
-                             : NNG_ECLOSED;
-    if (rv != 0) {
-        sgw_log(SGW_LOG_WARN, "http", "RingCentral notification for %s: no answer from the "
-                "rcwebhook actor: %s", tenant, rv > 0 ? nng_strerror(rv) : "malformed");
-        sgw_reply_error(r, 503, "unavailable", "Server overloaded, try again");
-    } else {
+    if (sgw_webhook_ask(r, &rcwh_peer, code, tenant, body, len, &reply, &ans) == 0)
         sgw_reply_raw(r, ans.code, ans.body, ans.body_len);
-    }
     if (reply)
         nng_msg_free(reply);
 }

@@ -31,7 +31,6 @@
  */
 #include <ctype.h>
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,30 +47,8 @@
 #define TWWH_NAME_MAX 64
 #define TWWH_VALUE_MAX 8192
 
-static pthread_mutex_t req_lock = PTHREAD_MUTEX_INITIALIZER;
-static nng_socket req_sock;
-static int req_open;
-
-static int twwh_socket(nng_socket *out)
-{
-    pthread_mutex_lock(&req_lock);
-    if (!req_open) {
-        nng_socket s;
-        if (nng_req0_open(&s) == 0) {
-            if (nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) == 0 &&
-                nng_dial(s, SGW_TWWH_REQ_URL, NULL, NNG_FLAG_NONBLOCK) == 0) {
-                req_sock = s;
-                req_open = 1;
-            } else {
-                nng_close(s);
-            }
-        }
-    }
-    *out = req_sock;
-    int ok = req_open;
-    pthread_mutex_unlock(&req_lock);
-    return ok;
-}
+static sgw_webhook_peer twwh_peer =
+    SGW_WEBHOOK_PEER(SGW_TWWH_REQ_URL, "twwebhook", "Twilio webhook", "twn_");
 
 typedef struct twwh_form {
     int n;
@@ -213,30 +190,6 @@ static int twwh_creds(sgw_req *r, const char *tenant, char sid[40], char **token
     return ok;
 }
 
-/* Hand a checked request to the actor; 0 with the answer in *ans (body
- * points into *reply), or -1 after answering 503. */
-static int twwh_ask(sgw_req *r, int code, const char *tenant, const void *body, size_t len,
-                    nng_msg **reply, sgw_msg *ans)
-{
-    sgw_msg m;
-    sgw_msg_init(&m, SGW_MSG_RESULT, "");
-    sgw_random_id(m.id, sizeof m.id, "twn_", 16);
-    m.code = code;
-    snprintf(m.tenant, sizeof m.tenant, "%s", tenant);
-    m.body = body;
-    m.body_len = len;
-    nng_socket s;
-    int rv = twwh_socket(&s) ? sgw_http_ask(s, &m, (int)r->srv->request_timeout_ms, reply, ans)
-                             : NNG_ECLOSED;
-    if (rv != 0) {
-        sgw_log(SGW_LOG_WARN, "http", "Twilio webhook for %s: no answer from the twwebhook "
-                "actor: %s", tenant, rv > 0 ? nng_strerror(rv) : "malformed");
-        sgw_reply_error(r, 503, "unavailable", "Server overloaded, try again");
-        return -1;
-    }
-    return 0;
-}
-
 static void twwh_twiml(sgw_req *r)
 {
     static const char xml[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
@@ -276,7 +229,7 @@ static void twwh_inbound(sgw_req *r, const char *tenant, const twwh_form *f, con
     }
     nng_msg *reply = NULL;
     sgw_msg ans;
-    if (twwh_ask(r, SGW_TWWH_INBOUND, tenant, buf, len, &reply, &ans) == 0) {
+    if (sgw_webhook_ask(r, &twwh_peer, SGW_TWWH_INBOUND, tenant, buf, len, &reply, &ans) == 0) {
         if (ans.code == 200)
             twwh_twiml(r);
         else
@@ -331,7 +284,7 @@ static void twwh_status(sgw_req *r, const char *tenant, const twwh_form *f, cons
     }
     nng_msg *reply = NULL;
     sgw_msg ans;
-    if (twwh_ask(r, SGW_TWWH_REPORT, tenant, buf, len, &reply, &ans) == 0)
+    if (sgw_webhook_ask(r, &twwh_peer, SGW_TWWH_REPORT, tenant, buf, len, &reply, &ans) == 0)
         sgw_reply_raw(r, ans.code, ans.body, ans.body_len);
     free(buf);
     if (reply)

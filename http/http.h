@@ -243,6 +243,27 @@ char *sgw_rcwh_metrics(const sgw_app *app);
 /* Twilio webhooks (http/h_twwebhook.c): status callbacks and inbound SMS. */
 void h_tw_webhook(sgw_req *r);  /* POST /v1/webhooks/twilio/:tenantId */
 
+/* A webhook actor (rcwebhook, twwebhook) as the webhook handlers ask it:
+ * a req0 socket to its raw rep0, dialled on first use and kept (one
+ * context per request). A static one, set with SGW_WEBHOOK_PEER. */
+typedef struct sgw_webhook_peer {
+    const char *url;        /* the actor's rep0: SGW_RCWH_REQ_URL, SGW_TWWH_REQ_URL */
+    const char *actor;      /* for the log: "rcwebhook" */
+    const char *what;       /* for the log: "RingCentral notification" */
+    const char *id_prefix;  /* of the requests' ids: "rcn_" */
+    pthread_mutex_t lock;
+    nng_socket sock;
+    int open;
+} sgw_webhook_peer;
+#define SGW_WEBHOOK_PEER(url, actor, what, id_prefix) \
+    { (url), (actor), (what), (id_prefix), PTHREAD_MUTEX_INITIALIZER, NNG_SOCKET_INITIALIZER, 0 }
+/* Hand a checked webhook request to p's actor (a RESULT of code for
+ * tenant, with body) and wait up to http.request_timeout_ms: 0 with its
+ * answer in *ans (whose body points into *reply: free *reply, when not
+ * NULL, after using ans), or -1 after answering 503. In h_rcwebhook.c. */
+int sgw_webhook_ask(sgw_req *r, sgw_webhook_peer *p, int code, const char *tenant,
+                    const void *body, size_t len, nng_msg **reply, sgw_msg *ans);
+
 /* ======================================================== batches (http/h_batches.c) */
 void h_batches_create(sgw_req *r);    /* POST /v1/sms/batches (reads its body itself) */
 void h_batches_list(sgw_req *r);

@@ -73,7 +73,6 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +80,8 @@
 #include "bus/log.h"
 #include "bus/util.h"
 #include "transport/curlpoll.h"
+#include "transport/curlreq.h"
+#include "transport/outq.h"
 #include "transport/rc_a2p.h"
 #include "transport/rc_parse.h"
 #include "transport/transport.h"
@@ -90,6 +91,7 @@ enum { FEAT_SMS = SGW_RC_FEAT_SMS, FEAT_A2P = SGW_RC_FEAT_A2P };
 /* A lost send is looked up from this long before it started (clocks differ). */
 #define SMS_FIND_SKEW_MS 5000
 #define FIND_TRIES 3 /* lookups of a lost answer before giving up */
+#define RC_RESP_MAX (8u << 20) /* an answer over 8 MB is not RingCentral's */
 
 typedef struct rc_num {
     char phone[24];
@@ -158,16 +160,14 @@ typedef struct rc_job {
     CURL *easy;
     struct curl_slist *hdrs;
     char *post;
-    char *resp;
-    size_t resp_len;
-    int64_t retry_after_ms;
+    sgw_curlresp resp;
     int page;               /* NUMBERS: the page being fetched */
     int ext_phase;          /* NUMBERS: now the extension's list (features) */
     rc_num *nums;           /* NUMBERS: gathered so far */
     int nnums;
-    struct rc_job *next;    /* waiting queue, or timer list */
+    struct rc_job *next;    /* waiting queue */
     struct rc_job *aprev, *anext; /* in curl: the conn's active list */
-    int64_t due_ms;         /* timer list */
+    sgw_timer tm;           /* waiting in the conn's timers */
     rc_batch *batch;        /* A2P jobs */
     char ptoken[128];       /* A2P_LIST, A2P_FIND: the page token to fetch */
     int a2p;                /* QUERY: an A2P message (a2p-sms/messages/{id}) */
@@ -218,7 +218,7 @@ typedef struct rc_conn {
     int64_t a2p_linger_ms, a2p_poll_ms, a2p_follow_ms;
     rc_batch *batches;       /* gathering, posted or followed */
     rc_acct *accts;
-    rc_job *timers;          /* QUERY jobs waiting for their time, unordered */
+    sgw_timer *timers;       /* jobs waiting for their time (rc_job.tm), unordered */
     rc_job *active;          /* jobs whose request is in curl */
     int nactive, max_active; /* requests in curl; at most max_connections */
     /* jobs waiting for one of the max_connections, FIFO: [0] tokens,
@@ -228,17 +228,13 @@ typedef struct rc_conn {
      * provider's time, never time queued behind others: a send declared
      * timed out was given the whole timeout on the wire. */
     rc_job *startq_head[2], *startq_tail[2];
-    sgw_tr_outcome *out;     /* finished outcomes, a FIFO */
-    int out_head, out_n, out_cap;
+    sgw_outq outq;           /* finished outcomes */
     int inflight;            /* submitted sends whose outcome is not yet polled */
     sgw_curlpoll cp;         /* curl's sockets and timer (wall ms) */
     const sgw_tr_host *host;
 } rc_conn;
 
 /* ---------------------------------------------------------------- helpers */
-
-static pthread_once_t rc_curl_once = PTHREAD_ONCE_INIT;
-static void rc_curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static void str_set(char **field, const char *v)
 {
@@ -255,32 +251,11 @@ static void str_wipe(char **field)
     }
 }
 
-static void out_push(rc_conn *c, const sgw_tr_outcome *o)
-{
-    if (c->out_n == c->out_cap) {
-        int cap = c->out_cap ? c->out_cap * 2 : 64;
-        sgw_tr_outcome *v = malloc(sizeof *v * (size_t)cap);
-        if (!v)
-            abort(); /* bounded by inflight_max; out of memory is fatal */
-        for (int i = 0; i < c->out_n; i++)
-            v[i] = c->out[(c->out_head + i) % c->out_cap];
-        free(c->out);
-        c->out = v;
-        c->out_cap = cap;
-        c->out_head = 0;
-    }
-    c->out[(c->out_head + c->out_n++) % c->out_cap] = *o;
-}
-
 static void job_free(rc_job *j)
 {
     if (!j)
         return;
-    if (j->easy)
-        curl_easy_cleanup(j->easy);
-    curl_slist_free_all(j->hdrs);
-    free(j->post);
-    free(j->resp);
+    sgw_curlreq_drop(&j->easy, &j->hdrs, &j->post, &j->resp);
     free(j->body);
     free(j->nums);
     free(j);
@@ -303,18 +278,12 @@ static void job_finish(rc_conn *c, rc_job *j, sgw_send_result res, const char *p
     int send = j->kind == JOB_SEND || j->kind == JOB_SMS_FIND;
     sgw_tr_outcome o = { .kind = send ? SGW_TR_SEND_DONE : SGW_TR_REPORT,
                          .result = res, .attempt = j->attempt,
-                         .retry_after_ms = j->retry_after_ms,
+                         .retry_after_ms = j->resp.retry_after_ms,
                          .started_ms = j->started_ms, .finished_ms = sgw_now_ms() };
-    snprintf(o.id, sizeof o.id, "%s", j->id);
-    snprintf(o.provider_msg_id, sizeof o.provider_msg_id, "%s", pmid ? pmid : "");
-    snprintf(o.error_code, sizeof o.error_code, "%s", code ? code : "");
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(o.error_message, sizeof o.error_message, fmt, ap);
-        va_end(ap);
-    }
-    out_push(c, &o);
+    va_list ap;
+    va_start(ap, fmt);
+    sgw_outq_pushv(&c->outq, &o, j->id, pmid, code, fmt, ap);
+    va_end(ap);
     rc_acct *a = j->acct;
     int in_lane = j->in_lane;
     char from[24];
@@ -324,39 +293,11 @@ static void job_finish(rc_conn *c, rc_job *j, sgw_send_result res, const char *p
         lane_leave(c, a, from);
 }
 
-static size_t rc_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    rc_job *j = ud;
-    size_t n = size * nmemb;
-    if (j->resp_len + n > (8u << 20))
-        return 0; /* an answer over 8 MB is not RingCentral's */
-    char *p = realloc(j->resp, j->resp_len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + j->resp_len, ptr, n);
-    j->resp = p;
-    j->resp_len += n;
-    p[j->resp_len] = '\0';
-    return n;
-}
-
-static size_t rc_header_cb(char *buf, size_t size, size_t nitems, void *ud)
-{
-    rc_job *j = ud;
-    size_t n = size * nitems;
-    if (n > 12 && strncasecmp(buf, "Retry-After:", 12) == 0) {
-        long s = strtol(buf + 12, NULL, 10);
-        if (s > 0 && s < 86400)
-            j->retry_after_ms = (int64_t)s * 1000;
-    }
-    return n;
-}
-
 /* RingCentral's error body: {"errorCode", "message", "errors": [...]} for
  * the REST API, {"error", "error_description"} for OAuth. */
 static void rc_error_text(const rc_job *j, char *code, size_t codesz, char *msg, size_t msgsz)
 {
-    sgw_rc_error_text(j->resp, code, codesz, msg, msgsz);
+    sgw_rc_error_text(j->resp.body, code, codesz, msg, msgsz);
 }
 
 static long job_status(const rc_job *j)
@@ -370,21 +311,11 @@ static long job_status(const rc_job *j)
 static int job_http(rc_conn *c, rc_job *j, const char *url, const char *body, int form,
                     const char *bearer, const char *basic_user, const char *basic_pass)
 {
-    j->easy = curl_easy_init();
+    j->easy = sgw_curlreq_new(url, c->timeout_ms, c->connect_timeout_ms, &j->resp, RC_RESP_MAX,
+                              j);
     if (!j->easy)
         return -1;
     CURL *e = j->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, rc_write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, rc_header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, j);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "smsgw/0.1");
     j->hdrs = curl_slist_append(j->hdrs, "Accept: application/json");
     if (body) {
         j->post = strdup(body);
@@ -572,17 +503,7 @@ static rc_job *acct_job(rc_acct *a, job_kind kind)
 /* Drop a job's finished request so it can make another. */
 static void job_reset_http(rc_job *j)
 {
-    if (j->easy)
-        curl_easy_cleanup(j->easy);
-    j->easy = NULL;
-    curl_slist_free_all(j->hdrs);
-    j->hdrs = NULL;
-    free(j->post);
-    j->post = NULL;
-    free(j->resp);
-    j->resp = NULL;
-    j->resp_len = 0;
-    j->retry_after_ms = 0;
+    sgw_curlreq_drop(&j->easy, &j->hdrs, &j->post, &j->resp);
 }
 
 static void acct_fetch_token(rc_conn *c, rc_acct *a)
@@ -928,7 +849,7 @@ static void done_token(rc_conn *c, rc_job *j, CURLcode cr)
     int64_t now = sgw_now_ms();
     if (st == 200) {
         sgw_rc_token t;
-        int got = sgw_rc_token_parse(j->resp, now, &t);
+        int got = sgw_rc_token_parse(j->resp.body, now, &t);
         if (t.has_owner)
             snprintf(a->owner, sizeof a->owner, "%s", t.owner);
         if (got) {
@@ -1004,8 +925,9 @@ static void done_token(rc_conn *c, rc_job *j, CURLcode cr)
     else
         snprintf(a->token_err, sizeof a->token_err,
                  "RingCentral could not issue a token (HTTP %ld)", st);
-    a->token_retry_at = now + (j->retry_after_ms > c->token_retry_ms ? j->retry_after_ms
-                                                                      : c->token_retry_ms);
+    a->token_retry_at = now + (j->resp.retry_after_ms > c->token_retry_ms
+                                   ? j->resp.retry_after_ms
+                                   : c->token_retry_ms);
     sgw_log(SGW_LOG_WARN, "ringcentral", "%s: %s", a->tenant, a->token_err);
     job_free(j);
     acct_fail_waiting(c, a, SGW_SEND_RETRY, "provider_auth_unavailable", a->token_err);
@@ -1048,7 +970,7 @@ static void done_numbers(rc_conn *c, rc_job *j, CURLcode cr)
     }
     long st = cr == CURLE_OK ? job_status(j) : 0;
     if (st == 200 && !j->ext_phase) {
-        int64_t pages = sgw_rc_numbers_page(j->resp, numbers_add, j);
+        int64_t pages = sgw_rc_numbers_page(j->resp.body, numbers_add, j);
         if (pages > j->page && j->page < 100) {
             j->page++;
             acct_fetch_numbers_page(c, j);
@@ -1061,7 +983,7 @@ static void done_numbers(rc_conn *c, rc_job *j, CURLcode cr)
         return;
     }
     if (j->ext_phase) {
-        int64_t pages = st == 200 ? sgw_rc_features_page(j->resp, numbers_features, j) : -1;
+        int64_t pages = st == 200 ? sgw_rc_features_page(j->resp.body, numbers_features, j) : -1;
         if (pages > j->page && j->page < 100) {
             j->page++;
             acct_fetch_numbers_page(c, j);
@@ -1104,9 +1026,30 @@ static void done_numbers(rc_conn *c, rc_job *j, CURLcode cr)
 
 static void timer_add(rc_conn *c, rc_job *j, int64_t due)
 {
-    j->due_ms = due;
-    j->next = c->timers;
-    c->timers = j;
+    sgw_timer_add(&c->timers, &j->tm, due);
+}
+
+/* Ask again at due: j's request starts afresh then, with a 401 retry of
+ * its own. */
+static void job_later(rc_conn *c, rc_job *j, int64_t due)
+{
+    job_reset_http(j);
+    j->auth_retried = 0;
+    timer_add(c, j, due);
+}
+
+/* Every answer's 401: the token died. Once per request, forget it (unless
+ * a newer one came meanwhile) and run j again, which fetches another: 1
+ * if so (j is taken), 0 for any other answer or a second 401. */
+static int job_auth_retry(rc_conn *c, rc_job *j, long st)
+{
+    if (st != 401 || j->auth_retried)
+        return 0;
+    j->auth_retried = 1;
+    if (j->token_gen == j->acct->token_gen)
+        str_wipe(&j->acct->token); /* dead: the next job_run fetches another */
+    job_run(c, j);
+    return 1;
 }
 
 /* After a send: follow the message in the message store. */
@@ -1138,7 +1081,6 @@ static int answer_lost(CURLcode cr)
 
 static void done_send(rc_conn *c, rc_job *j, CURLcode cr)
 {
-    rc_acct *a = j->acct;
     if (cr != CURLE_OK) {
         int timeout = cr == CURLE_OPERATION_TIMEDOUT;
         if (c->lookup_lost && answer_lost(cr)) {
@@ -1160,7 +1102,7 @@ static void done_send(rc_conn *c, rc_job *j, CURLcode cr)
     long st = job_status(j);
     if (st >= 200 && st < 300) {
         char pmid[64];
-        sgw_rc_message_id(j->resp, pmid);
+        sgw_rc_message_id(j->resp.body, pmid);
         if (!pmid[0]) {
             /* accepted, but we cannot follow it: still sent */
             sgw_log(SGW_LOG_WARN, "ringcentral", "%s: answer %ld without a message id", j->id, st);
@@ -1172,13 +1114,8 @@ static void done_send(rc_conn *c, rc_job *j, CURLcode cr)
     }
     char code[64], msg[200];
     rc_error_text(j, code, sizeof code, msg, sizeof msg);
-    if (st == 401 && !j->auth_retried) {
-        j->auth_retried = 1;
-        if (j->token_gen == a->token_gen)
-            str_wipe(&a->token); /* dead: the next job_run fetches another */
-        job_run(c, j);
+    if (job_auth_retry(c, j, st))
         return;
-    }
     /* the `from` is not this account's, or cannot send SMS (README: MSG-...) */
     if (strcmp(code, "MSG-304") == 0 || strcmp(code, "MSG-245") == 0)
         job_finish(c, j, SGW_SEND_PERMANENT, NULL, "number_not_registered",
@@ -1203,19 +1140,14 @@ static void done_send(rc_conn *c, rc_job *j, CURLcode cr)
 static void done_query(rc_conn *c, rc_job *j, CURLcode cr)
 {
     long st = cr == CURLE_OK ? job_status(j) : 0;
-    if (st == 401 && !j->auth_retried) {
-        j->auth_retried = 1;
-        if (j->token_gen == j->acct->token_gen)
-            str_wipe(&j->acct->token);
-        job_run(c, j);
+    if (job_auth_retry(c, j, st))
         return;
-    }
     char why[160];
     int verdict = 0;
     if (st == 200 && j->a2p) {
         sgw_rc_a2p_msg m;
         void *keep = NULL;
-        if (sgw_rc_a2p_message_parse(j->resp, &m, &keep)) {
+        if (sgw_rc_a2p_message_parse(j->resp.body, &m, &keep)) {
             if (m.status == SGW_A2P_DELIVERED)
                 verdict = 1;
             else if (m.status == SGW_A2P_DELIVERY_FAILED || m.status == SGW_A2P_SENDING_FAILED) {
@@ -1227,7 +1159,7 @@ static void done_query(rc_conn *c, rc_job *j, CURLcode cr)
         }
         sgw_rc_a2p_release(keep);
     } else if (st == 200) {
-        verdict = sgw_rc_message_status(j->resp, why, sizeof why);
+        verdict = sgw_rc_message_status(j->resp.body, why, sizeof why);
     }
     if (verdict > 0) {
         job_finish(c, j, SGW_SEND_OK, j->pmid, NULL, NULL);
@@ -1242,9 +1174,7 @@ static void done_query(rc_conn *c, rc_job *j, CURLcode cr)
     if (j->polls_left > 0) {
         j->polls_left--;
         j->poll_gap_ms *= 2;
-        job_reset_http(j);
-        j->auth_retried = 0;
-        timer_add(c, j, sgw_now_ms() + j->poll_gap_ms);
+        job_later(c, j, sgw_now_ms() + j->poll_gap_ms);
         return;
     }
     job_free(j);
@@ -1258,9 +1188,7 @@ static void done_query(rc_conn *c, rc_job *j, CURLcode cr)
 static void sms_find_failed(rc_conn *c, rc_job *j, const char *why)
 {
     if (++j->find_tries < FIND_TRIES) {
-        job_reset_http(j);
-        j->auth_retried = 0;
-        timer_add(c, j, sgw_now_ms() + 1000LL * j->find_tries);
+        job_later(c, j, sgw_now_ms() + 1000LL * j->find_tries);
         return;
     }
     job_finish(c, j, SGW_SEND_RETRY, NULL, j->find_timeout ? "timeout" : "provider_unreachable",
@@ -1270,15 +1198,11 @@ static void sms_find_failed(rc_conn *c, rc_job *j, const char *why)
 static void done_sms_find(rc_conn *c, rc_job *j, CURLcode cr)
 {
     long st = cr == CURLE_OK ? job_status(j) : 0;
-    if (st == 401 && !j->auth_retried) {
-        j->auth_retried = 1;
-        if (j->token_gen == j->acct->token_gen)
-            str_wipe(&j->acct->token);
-        job_run(c, j);
+    if (job_auth_retry(c, j, st))
         return;
-    }
     char pmid[64];
-    int found = st == 200 ? sgw_rc_find_sent(j->resp, j->from, j->to, j->body ? j->body : "",
+    int found = st == 200 ? sgw_rc_find_sent(j->resp.body, j->from, j->to,
+                                             j->body ? j->body : "",
                                              j->started_ms - SMS_FIND_SKEW_MS, pmid)
                           : -1;
     if (found < 0) {
@@ -1320,16 +1244,10 @@ static void a2p_emit(rc_conn *c, a2p_item *it, int kind, sgw_send_result res, co
 {
     sgw_tr_outcome o = { .kind = kind, .result = res, .attempt = it->attempt,
                          .started_ms = it->started_ms, .finished_ms = sgw_now_ms() };
-    snprintf(o.id, sizeof o.id, "%s", it->id);
-    snprintf(o.provider_msg_id, sizeof o.provider_msg_id, "%s", pmid ? pmid : "");
-    snprintf(o.error_code, sizeof o.error_code, "%s", code ? code : "");
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(o.error_message, sizeof o.error_message, fmt, ap);
-        va_end(ap);
-    }
-    out_push(c, &o);
+    va_list ap;
+    va_start(ap, fmt);
+    sgw_outq_pushv(&c->outq, &o, it->id, pmid, code, fmt, ap);
+    va_end(ap);
 }
 
 /* Free b when none of its messages waits for anything: 1 if freed. */
@@ -1356,7 +1274,7 @@ static void a2p_fail_waiting(rc_conn *c, rc_batch *b, sgw_send_result res, int64
         if (it->state != ITEM_WAIT)
             continue;
         a2p_emit(c, it, SGW_TR_SEND_DONE, res, NULL, code, "%s", msg);
-        c->out[(c->out_head + c->out_n - 1) % c->out_cap].retry_after_ms = retry_after_ms;
+        sgw_outq_last(&c->outq)->retry_after_ms = retry_after_ms;
         it->state = ITEM_DONE;
     }
 }
@@ -1396,9 +1314,7 @@ static void a2p_later(rc_conn *c, rc_job *j, const char *why)
     b->gap_ms = b->gap_ms ? b->gap_ms * 2 : c->a2p_poll_ms;
     if (b->gap_ms > 5000)
         b->gap_ms = 5000;
-    job_reset_http(j);
-    j->auth_retried = 0;
-    timer_add(c, j, now + b->gap_ms);
+    job_later(c, j, now + b->gap_ms);
 }
 
 /* A job that cannot go on (see the callers): what it means for its kind. */
@@ -1421,9 +1337,7 @@ static void job_abort(rc_conn *c, rc_job *j, sgw_send_result res, const char *co
     }
     case JOB_A2P_FIND:
         if (++j->find_tries < FIND_TRIES) {
-            job_reset_http(j);
-            j->auth_retried = 0;
-            timer_add(c, j, sgw_now_ms() + 1000LL * j->find_tries);
+            job_later(c, j, sgw_now_ms() + 1000LL * j->find_tries);
         } else {
             rc_batch *b = j->batch;
             a2p_fail_waiting(c, b, SGW_SEND_RETRY, 0, "timeout", msg);
@@ -1641,8 +1555,8 @@ static void done_a2p_post(rc_conn *c, rc_job *j, CURLcode cr)
     if (st >= 200 && st < 300) {
         sgw_rc_a2p_batch info;
         rej_ctx x = { c, b };
-        sgw_rc_a2p_rejected(j->resp, a2p_on_rejected, &x);
-        if (!sgw_rc_a2p_batch_parse(j->resp, &info)) {
+        sgw_rc_a2p_rejected(j->resp.body, a2p_on_rejected, &x);
+        if (!sgw_rc_a2p_batch_parse(j->resp.body, &info)) {
             /* accepted, but we cannot follow it: still sent */
             sgw_log(SGW_LOG_WARN, "ringcentral", "%s: batch answer %ld without an id",
                     a->tenant, st);
@@ -1661,19 +1575,15 @@ static void done_a2p_post(rc_conn *c, rc_job *j, CURLcode cr)
     }
     char code[64], msg[200], text[300];
     rc_error_text(j, code, sizeof code, msg, sizeof msg);
-    if (st == 401 && !j->auth_retried) {
-        j->auth_retried = 1;
-        if (j->token_gen == a->token_gen)
-            str_wipe(&a->token);
-        job_run(c, j);
+    if (job_auth_retry(c, j, st))
         return;
-    }
     if (st == 429) {
         snprintf(text, sizeof text, "RingCentral rate limit reached: %s", msg);
-        a2p_fail_waiting(c, b, SGW_SEND_RETRY, j->retry_after_ms, "provider_rate_limited", text);
+        a2p_fail_waiting(c, b, SGW_SEND_RETRY, j->resp.retry_after_ms, "provider_rate_limited",
+                         text);
     } else if (st == 401 || st >= 500 || st == 408) {
         snprintf(text, sizeof text, "RingCentral error %ld: %s", st, msg);
-        a2p_fail_waiting(c, b, SGW_SEND_RETRY, j->retry_after_ms, "provider_error", text);
+        a2p_fail_waiting(c, b, SGW_SEND_RETRY, j->resp.retry_after_ms, "provider_error", text);
     } else {
         snprintf(text, sizeof text, "RingCentral refused the batch: %s%s%s%s", msg,
                  code[0] ? " (" : "", code, code[0] ? ")" : "");
@@ -1686,15 +1596,10 @@ static void done_a2p_post(rc_conn *c, rc_job *j, CURLcode cr)
 static void done_a2p_status(rc_conn *c, rc_job *j, CURLcode cr)
 {
     long st = cr == CURLE_OK ? job_status(j) : 0;
-    if (st == 401 && !j->auth_retried) {
-        j->auth_retried = 1;
-        if (j->token_gen == j->acct->token_gen)
-            str_wipe(&j->acct->token);
-        job_run(c, j);
+    if (job_auth_retry(c, j, st))
         return;
-    }
     sgw_rc_a2p_batch info;
-    if (st == 200 && sgw_rc_a2p_batch_parse(j->resp, &info) &&
+    if (st == 200 && sgw_rc_a2p_batch_parse(j->resp.body, &info) &&
         (info.completed || (info.size >= 0 && info.processed >= info.size))) {
         j->kind = JOB_A2P_LIST;
         j->ptoken[0] = '\0';
@@ -1758,16 +1663,11 @@ static void done_a2p_list(rc_conn *c, rc_job *j, CURLcode cr)
 {
     rc_batch *b = j->batch;
     long st = cr == CURLE_OK ? job_status(j) : 0;
-    if (st == 401 && !j->auth_retried) {
-        j->auth_retried = 1;
-        if (j->token_gen == j->acct->token_gen)
-            str_wipe(&j->acct->token);
-        job_run(c, j);
+    if (job_auth_retry(c, j, st))
         return;
-    }
     char next[128];
     list_ctx x = { c, b };
-    int got = st == 200 ? sgw_rc_a2p_messages_page(j->resp, a2p_on_message, &x, next,
+    int got = st == 200 ? sgw_rc_a2p_messages_page(j->resp.body, a2p_on_message, &x, next,
                                                    sizeof next)
                         : -1;
     if (got < 0) {
@@ -1806,9 +1706,7 @@ static void done_a2p_list(rc_conn *c, rc_job *j, CURLcode cr)
         /* delivery: the list again, status_poll_ms later, gaps doubled */
         int64_t gap = c->poll_ms << (b->dlr_passes < 10 ? b->dlr_passes : 10);
         b->dlr_passes++;
-        job_reset_http(j);
-        j->auth_retried = 0;
-        timer_add(c, j, sgw_now_ms() + gap);
+        job_later(c, j, sgw_now_ms() + gap);
         return;
     }
     for (int i = 0; i < b->n; i++) /* left to the scheduler's delivery checks */
@@ -1841,16 +1739,11 @@ static void done_a2p_find(rc_conn *c, rc_job *j, CURLcode cr)
 {
     rc_batch *b = j->batch;
     long st = cr == CURLE_OK ? job_status(j) : 0;
-    if (st == 401 && !j->auth_retried) {
-        j->auth_retried = 1;
-        if (j->token_gen == j->acct->token_gen)
-            str_wipe(&j->acct->token);
-        job_run(c, j);
+    if (job_auth_retry(c, j, st))
         return;
-    }
     find_ctx x = { .c = c, .b = b };
     char next[128];
-    int got = st == 200 ? sgw_rc_a2p_batches_page(j->resp, a2p_on_batch, &x, next, sizeof next)
+    int got = st == 200 ? sgw_rc_a2p_batches_page(j->resp.body, a2p_on_batch, &x, next, sizeof next)
                         : -1;
     if (got < 0) {
         char why[96];
@@ -1882,41 +1775,32 @@ static void done_a2p_find(rc_conn *c, rc_job *j, CURLcode cr)
 
 /* ---------------------------------------------------------------- curl glue */
 
-static void rc_drive(rc_conn *c)
+/* A request of j is over (sgw_curlreq_drive). */
+static void rc_done(void *conn, void *job, CURLcode cr)
 {
-    int running;
-    curl_multi_perform(c->multi, &running);
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(c->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        rc_job *j = NULL;
-        CURLcode cr = m->data.result;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-        curl_multi_remove_handle(c->multi, m->easy_handle);
-        active_unlink(c, j);
-        c->nactive--;
-        switch (j->kind) {
-        case JOB_TOKEN: done_token(c, j, cr); break;
-        case JOB_NUMBERS: done_numbers(c, j, cr); break;
-        case JOB_SEND: done_send(c, j, cr); break;
-        case JOB_QUERY: done_query(c, j, cr); break;
-        case JOB_SMS_FIND: done_sms_find(c, j, cr); break;
-        case JOB_A2P_POST: done_a2p_post(c, j, cr); break;
-        case JOB_A2P_STATUS: done_a2p_status(c, j, cr); break;
-        case JOB_A2P_LIST: done_a2p_list(c, j, cr); break;
-        case JOB_A2P_FIND: done_a2p_find(c, j, cr); break;
-        }
-        start_pending(c);
+    rc_conn *c = conn;
+    rc_job *j = job;
+    active_unlink(c, j);
+    c->nactive--;
+    switch (j->kind) {
+    case JOB_TOKEN: done_token(c, j, cr); break;
+    case JOB_NUMBERS: done_numbers(c, j, cr); break;
+    case JOB_SEND: done_send(c, j, cr); break;
+    case JOB_QUERY: done_query(c, j, cr); break;
+    case JOB_SMS_FIND: done_sms_find(c, j, cr); break;
+    case JOB_A2P_POST: done_a2p_post(c, j, cr); break;
+    case JOB_A2P_STATUS: done_a2p_status(c, j, cr); break;
+    case JOB_A2P_LIST: done_a2p_list(c, j, cr); break;
+    case JOB_A2P_FIND: done_a2p_find(c, j, cr); break;
     }
+    start_pending(c);
 }
 
 /* ---------------------------------------------------------------- ops */
 
 static sgw_err rc_create(void **conn, const sgw_cfg *cfg, const sgw_tr_host *host)
 {
-    pthread_once(&rc_curl_once, rc_curl_init);
+    sgw_curlreq_global_init();
     rc_conn *c = calloc(1, sizeof *c);
     if (!c)
         return SGW_ENOMEM;
@@ -1964,11 +1848,8 @@ static void rc_destroy(void *conn)
         active_unlink(c, j);
         job_free(j);
     }
-    while (c->timers) {
-        rc_job *j = c->timers;
-        c->timers = j->next;
-        job_free(j);
-    }
+    for (sgw_timer *t; (t = sgw_timer_pop(&c->timers));)
+        job_free(SGW_TIMER_JOB(t, rc_job, tm));
     for (int q = 0; q < 2; q++)
         while (c->startq_head[q]) {
             rc_job *j = c->startq_head[q];
@@ -2002,7 +1883,7 @@ static void rc_destroy(void *conn)
         a = next;
     }
     curl_multi_cleanup(c->multi);
-    free(c->out);
+    sgw_outq_free(&c->outq);
     sgw_curlpoll_free(&c->cp);
     free(c);
 }
@@ -2051,6 +1932,12 @@ static sgw_err rc_query(void *conn, const sgw_tr_sms *sms, const char *provider_
     return SGW_OK;
 }
 
+/* A follow-up's time has come (sgw_timer_run_due). */
+static void rc_due(void *conn, sgw_timer *t)
+{
+    job_run(conn, SGW_TIMER_JOB(t, rc_job, tm));
+}
+
 static int rc_poll(void *conn, int64_t now, sgw_tr_outcome *out, int max)
 {
     rc_conn *c = conn;
@@ -2065,39 +1952,17 @@ static int rc_poll(void *conn, int64_t now, sgw_tr_outcome *out, int max)
         }
     }
     /* follow-ups that are due */
-    rc_job **pp = &c->timers;
-    while (*pp) {
-        rc_job *j = *pp;
-        if (j->due_ms <= now) {
-            *pp = j->next;
-            j->next = NULL;
-            job_run(c, j);
-        } else {
-            pp = &j->next;
-        }
-    }
-    rc_drive(c);
-    int n = 0;
-    while (n < max && c->out_n > 0) {
-        out[n] = c->out[c->out_head];
-        c->out_head = (c->out_head + 1) % c->out_cap;
-        c->out_n--;
-        if (out[n].kind == SGW_TR_SEND_DONE)
-            c->inflight--;
-        n++;
-    }
-    return n;
+    sgw_timer_run_due(&c->timers, now, rc_due, c);
+    sgw_curlreq_drive(c->multi, rc_done, c);
+    return sgw_outq_pop(&c->outq, out, max, &c->inflight);
 }
 
 static int64_t rc_next_deadline(void *conn)
 {
     rc_conn *c = conn;
-    if (c->out_n > 0)
+    if (c->outq.n > 0)
         return sgw_now_ms();
-    int64_t d = c->cp.due;
-    for (rc_job *j = c->timers; j; j = j->next)
-        if (d < 0 || j->due_ms < d)
-            d = j->due_ms;
+    int64_t d = sgw_timer_earliest(c->timers, c->cp.due);
     for (rc_batch *b = c->batches; b; b = b->next)
         if (!b->posted && (d < 0 || b->open_ms + c->a2p_linger_ms < d))
             d = b->open_ms + c->a2p_linger_ms;
@@ -2123,7 +1988,7 @@ static long verify_perform(rc_job *j, CURLcode *cr)
 static sgw_err rc_verify(const sgw_cfg *cfg, const char *account, char **info, char *why,
                          size_t whysz)
 {
-    pthread_once(&rc_curl_once, rc_curl_init);
+    sgw_curlreq_global_init();
     rc_conn c = { .timeout_ms = sgw_cfg_int(cfg, "transport.ringcentral.timeout_ms"),
                   .connect_timeout_ms =
                       sgw_cfg_int(cfg, "transport.ringcentral.connect_timeout_ms") };
@@ -2155,7 +2020,7 @@ static sgw_err rc_verify(const sgw_cfg *cfg, const char *account, char **info, c
         rv = SGW_EIO;
         goto done;
     }
-    json_t *tok = st == 200 ? json_loads(j->resp ? j->resp : "", 0, NULL) : NULL;
+    json_t *tok = st == 200 ? json_loads(j->resp.body ? j->resp.body : "", 0, NULL) : NULL;
     const char *access = json_string_value(json_object_get(tok, "access_token"));
     if (!access) {
         rc_error_text(j, code, sizeof code, msg, sizeof msg);
@@ -2210,7 +2075,7 @@ static sgw_err rc_verify(const sgw_cfg *cfg, const char *account, char **info, c
         rv = cr != CURLE_OK || st >= 500 || st == 429 ? SGW_EIO : SGW_EINVAL;
         goto done;
     }
-    json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL);
+    json_t *o = json_loads(j->resp.body ? j->resp.body : "", 0, NULL);
     size_t i;
     json_t *r;
     json_array_foreach(json_object_get(o, "records"), i, r)
@@ -2239,7 +2104,7 @@ static sgw_err rc_verify(const sgw_cfg *cfg, const char *account, char **info, c
         snprintf(url, sizeof url, "%s/restapi/v1.0/account/~", a.server);
         if (job_http(&c, j, url, NULL, 0, a.token, NULL, NULL) == 0 &&
             verify_perform(j, &cr) == 200) {
-            json_t *acc = json_loads(j->resp ? j->resp : "", 0, NULL);
+            json_t *acc = json_loads(j->resp.body ? j->resp.body : "", 0, NULL);
             json_t *id = json_object_get(acc, "id");
             if (json_is_integer(id))
                 json_object_set_new(facts, "rcAccountId",

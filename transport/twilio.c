@@ -64,17 +64,17 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "bus/log.h"
 #include "bus/util.h"
 #include "transport/curlpoll.h"
+#include "transport/curlreq.h"
+#include "transport/outq.h"
 #include "transport/transport.h"
 #include "transport/twilio.h"
 
@@ -100,13 +100,11 @@ typedef struct tw_job {
     CURL *easy;
     struct curl_slist *hdrs;
     char *post;
-    char *resp;
-    size_t resp_len;
-    int64_t retry_after_ms;
+    sgw_curlresp resp;
     char cerr[CURL_ERROR_SIZE];
-    struct tw_job *next;     /* start queue or timer list */
+    struct tw_job *next;     /* start queue */
     struct tw_job *aprev, *anext;
-    int64_t due_ms;
+    sgw_timer tm;            /* waiting in the conn's timers */
 } tw_job;
 
 typedef struct tw_conn {
@@ -115,12 +113,11 @@ typedef struct tw_conn {
     char cb_base[512];       /* our public base, "" for no StatusCallback */
     int64_t timeout_ms, connect_timeout_ms, lookup_delay_ms, lookup_skew_ms, poll_ms;
     int lookup_attempts, polls;
-    tw_job *timers;
+    sgw_timer *timers;       /* jobs waiting for their time (tw_job.tm) */
     tw_job *active;
     int nactive, max_active;
     tw_job *startq_head, *startq_tail;
-    sgw_tr_outcome *out;
-    int out_head, out_n, out_cap;
+    sgw_outq outq;           /* finished outcomes */
     int inflight;
     sgw_curlpoll cp;
 } tw_conn;
@@ -244,9 +241,6 @@ static void tw_error_text(const char *resp, int *code, char *msg, size_t msgsz)
 
 /* ---------------------------------------------------------------- jobs */
 
-static pthread_once_t tw_curl_once = PTHREAD_ONCE_INIT;
-static void tw_curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-
 static void wipe(char **p)
 {
     if (*p) {
@@ -258,16 +252,7 @@ static void wipe(char **p)
 
 static void job_reset_http(tw_job *j)
 {
-    if (j->easy)
-        curl_easy_cleanup(j->easy);
-    j->easy = NULL;
-    curl_slist_free_all(j->hdrs);
-    j->hdrs = NULL;
-    wipe(&j->post);
-    free(j->resp);
-    j->resp = NULL;
-    j->resp_len = 0;
-    j->retry_after_ms = 0;
+    sgw_curlreq_drop(&j->easy, &j->hdrs, &j->post, &j->resp);
     j->cerr[0] = '\0';
 }
 
@@ -281,23 +266,6 @@ static void job_free(tw_job *j)
     free(j);
 }
 
-static void out_push(tw_conn *c, const sgw_tr_outcome *o)
-{
-    if (c->out_n == c->out_cap) {
-        int cap = c->out_cap ? c->out_cap * 2 : 64;
-        sgw_tr_outcome *v = malloc(sizeof *v * (size_t)cap);
-        if (!v)
-            abort(); /* bounded by inflight_max; out of memory is fatal */
-        for (int i = 0; i < c->out_n; i++)
-            v[i] = c->out[(c->out_head + i) % c->out_cap];
-        free(c->out);
-        c->out = v;
-        c->out_cap = cap;
-        c->out_head = 0;
-    }
-    c->out[(c->out_head + c->out_n++) % c->out_cap] = *o;
-}
-
 static void job_finish(tw_conn *c, tw_job *j, sgw_send_result res, const char *pmid,
                        const char *code, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
@@ -307,70 +275,25 @@ static void job_finish(tw_conn *c, tw_job *j, sgw_send_result res, const char *p
 {
     sgw_tr_outcome o = { .kind = j->send_done ? SGW_TR_SEND_DONE : SGW_TR_REPORT,
                          .result = res, .attempt = j->attempt,
-                         .retry_after_ms = j->retry_after_ms, .started_ms = j->started_ms,
+                         .retry_after_ms = j->resp.retry_after_ms, .started_ms = j->started_ms,
                          .finished_ms = sgw_now_ms() };
-    snprintf(o.id, sizeof o.id, "%s", j->id);
-    snprintf(o.provider_msg_id, sizeof o.provider_msg_id, "%s", pmid ? pmid : "");
-    snprintf(o.error_code, sizeof o.error_code, "%s", code ? code : "");
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(o.error_message, sizeof o.error_message, fmt, ap);
-        va_end(ap);
-    }
-    out_push(c, &o);
+    va_list ap;
+    va_start(ap, fmt);
+    sgw_outq_pushv(&c->outq, &o, j->id, pmid, code, fmt, ap);
+    va_end(ap);
     job_free(j);
-}
-
-static size_t tw_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    tw_job *j = ud;
-    size_t n = size * nmemb;
-    if (j->resp_len + n > TW_RESP_MAX)
-        return 0;
-    char *p = realloc(j->resp, j->resp_len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + j->resp_len, ptr, n);
-    j->resp = p;
-    j->resp_len += n;
-    p[j->resp_len] = '\0';
-    return n;
-}
-
-static size_t tw_header_cb(char *buf, size_t size, size_t nitems, void *ud)
-{
-    tw_job *j = ud;
-    size_t n = size * nitems;
-    if (n > 12 && strncasecmp(buf, "Retry-After:", 12) == 0) {
-        long s = strtol(buf + 12, NULL, 10);
-        if (s > 0 && s < 86400)
-            j->retry_after_ms = (int64_t)s * 1000;
-    }
-    return n;
 }
 
 /* Prepare j->easy: GET url, or POST the form (taken). */
 static int job_http(const tw_conn *c, tw_job *j, const char *url, char *form)
 {
-    j->easy = curl_easy_init();
+    j->easy = sgw_curlreq_new(url, c->timeout_ms, c->connect_timeout_ms, &j->resp, TW_RESP_MAX, j);
     if (!j->easy) {
         wipe(&form);
         return -1;
     }
     CURL *e = j->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, tw_write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, tw_header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->cerr);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, j);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "smsgw/0.1");
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     curl_easy_setopt(e, CURLOPT_USERNAME, j->sid);
     curl_easy_setopt(e, CURLOPT_PASSWORD, j->token ? j->token : "");
@@ -464,9 +387,7 @@ static void start_pending(tw_conn *c)
 
 static void timer_add(tw_conn *c, tw_job *j, int64_t due)
 {
-    j->due_ms = due;
-    j->next = c->timers;
-    c->timers = j;
+    sgw_timer_add(&c->timers, &j->tm, due);
 }
 
 /* Make j's request (by its kind) and start it. */
@@ -588,7 +509,7 @@ static void done_send(tw_conn *c, tw_job *j, CURLcode cr)
     }
     long st = job_status(j);
     if (st >= 200 && st < 300) {
-        json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL);
+        json_t *o = json_loads(j->resp.body ? j->resp.body : "", 0, NULL);
         const char *sid = json_string_value(json_object_get(o, "sid"));
         char pmid[64] = "";
         if (sid && strlen(sid) < sizeof pmid)
@@ -603,7 +524,7 @@ static void done_send(tw_conn *c, tw_job *j, CURLcode cr)
     }
     int code;
     char msg[200];
-    tw_error_text(j->resp, &code, msg, sizeof msg);
+    tw_error_text(j->resp.body, &code, msg, sizeof msg);
     if (st == 429 || code == 20429)
         job_finish(c, j, SGW_SEND_RETRY, NULL, "provider_rate_limited",
                    "Twilio rate limit reached: %s (%d)", msg, code);
@@ -624,7 +545,7 @@ static void done_send(tw_conn *c, tw_job *j, CURLcode cr)
 static void lookup_match(const tw_conn *c, const tw_job *j, char pmid[64])
 {
     pmid[0] = '\0';
-    json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL);
+    json_t *o = json_loads(j->resp.body ? j->resp.body : "", 0, NULL);
     size_t i;
     json_t *m;
     int64_t earliest = (j->started_ms / 1000) * 1000 - c->lookup_skew_ms;
@@ -666,7 +587,7 @@ static void done_lookup(tw_conn *c, tw_job *j, CURLcode cr)
     if (st >= 400 && st < 500 && st != 429 && st != 408) {
         int code;
         char msg[200];
-        tw_error_text(j->resp, &code, msg, sizeof msg);
+        tw_error_text(j->resp.body, &code, msg, sizeof msg);
         sgw_log(SGW_LOG_WARN, "twilio", "%s: look-up refused (HTTP %ld): %s", j->id, st, msg);
     } else if (j->lookups_left > 0) {
         j->lookups_left--;
@@ -689,7 +610,7 @@ static void done_query(tw_conn *c, tw_job *j, CURLcode cr)
     const char *status = NULL;
     json_t *o = NULL;
     if (st == 200) {
-        o = json_loads(j->resp ? j->resp : "", 0, NULL);
+        o = json_loads(j->resp.body ? j->resp.body : "", 0, NULL);
         status = json_string_value(json_object_get(o, "status"));
     }
     if (status && strcmp(status, "delivered") == 0) {
@@ -763,28 +684,19 @@ static void follow_up(tw_conn *c, const tw_job *sent, const char *pmid)
     timer_add(c, q, sgw_now_ms() + first);
 }
 
-static void tw_drive(tw_conn *c)
+/* A request of j is over (sgw_curlreq_drive). */
+static void tw_done(void *conn, void *job, CURLcode cr)
 {
-    int running;
-    curl_multi_perform(c->multi, &running);
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(c->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        tw_job *j = NULL;
-        CURLcode cr = m->data.result;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-        curl_multi_remove_handle(c->multi, m->easy_handle);
-        active_unlink(c, j);
-        c->nactive--;
-        switch (j->kind) {
-        case TW_SEND: done_send(c, j, cr); break;
-        case TW_LOOKUP: done_lookup(c, j, cr); break;
-        case TW_QUERY: done_query(c, j, cr); break;
-        }
-        start_pending(c);
+    tw_conn *c = conn;
+    tw_job *j = job;
+    active_unlink(c, j);
+    c->nactive--;
+    switch (j->kind) {
+    case TW_SEND: done_send(c, j, cr); break;
+    case TW_LOOKUP: done_lookup(c, j, cr); break;
+    case TW_QUERY: done_query(c, j, cr); break;
     }
+    start_pending(c);
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -792,7 +704,7 @@ static void tw_drive(tw_conn *c)
 static sgw_err tw_create(void **conn, const sgw_cfg *cfg, const sgw_tr_host *host)
 {
     (void)host;
-    pthread_once(&tw_curl_once, tw_curl_init);
+    sgw_curlreq_global_init();
     tw_conn *c = calloc(1, sizeof *c);
     if (!c)
         return SGW_ENOMEM;
@@ -838,20 +750,15 @@ static void tw_destroy(void *conn)
         active_unlink(c, j);
         job_free(j);
     }
-    while (c->timers) {
-        tw_job *j = c->timers;
-        c->timers = j->next;
-        job_free(j);
-    }
+    for (sgw_timer *t; (t = sgw_timer_pop(&c->timers));)
+        job_free(SGW_TIMER_JOB(t, tw_job, tm));
     while (c->startq_head) {
         tw_job *j = c->startq_head;
         c->startq_head = j->next;
         job_free(j);
     }
-    for (int i = 0; i < c->out_n; i++)
-        free(c->out[(c->out_head + i) % c->out_cap].body);
     curl_multi_cleanup(c->multi);
-    free(c->out);
+    sgw_outq_free(&c->outq);
     sgw_curlpoll_free(&c->cp);
     free(c);
 }
@@ -907,7 +814,7 @@ static sgw_err tw_submit(void *conn, const sgw_tr_sms *sms)
         snprintf(o.id, sizeof o.id, "%s", sms->id);
         snprintf(o.error_code, sizeof o.error_code, "provider_not_connected");
         snprintf(o.error_message, sizeof o.error_message, "%s", why);
-        out_push(c, &o);
+        sgw_outq_push(&c->outq, &o);
         return SGW_OK;
     }
     j->send_done = 1;
@@ -935,43 +842,26 @@ static sgw_err tw_query(void *conn, const sgw_tr_sms *sms, const char *provider_
     return SGW_OK;
 }
 
+/* A follow-up's time has come (sgw_timer_run_due). */
+static void tw_due(void *conn, sgw_timer *t)
+{
+    job_run(conn, SGW_TIMER_JOB(t, tw_job, tm));
+}
+
 static int tw_poll(void *conn, int64_t now, sgw_tr_outcome *out, int max)
 {
     tw_conn *c = conn;
-    tw_job **pp = &c->timers;
-    while (*pp) {
-        tw_job *j = *pp;
-        if (j->due_ms <= now) {
-            *pp = j->next;
-            j->next = NULL;
-            job_run(c, j);
-        } else {
-            pp = &j->next;
-        }
-    }
-    tw_drive(c);
-    int n = 0;
-    while (n < max && c->out_n > 0) {
-        out[n] = c->out[c->out_head];
-        c->out_head = (c->out_head + 1) % c->out_cap;
-        c->out_n--;
-        if (out[n].kind == SGW_TR_SEND_DONE)
-            c->inflight--;
-        n++;
-    }
-    return n;
+    sgw_timer_run_due(&c->timers, now, tw_due, c);
+    sgw_curlreq_drive(c->multi, tw_done, c);
+    return sgw_outq_pop(&c->outq, out, max, &c->inflight);
 }
 
 static int64_t tw_next_deadline(void *conn)
 {
     tw_conn *c = conn;
-    if (c->out_n > 0)
+    if (c->outq.n > 0)
         return sgw_now_ms();
-    int64_t d = c->cp.due;
-    for (tw_job *j = c->timers; j; j = j->next)
-        if (d < 0 || j->due_ms < d)
-            d = j->due_ms;
-    return d;
+    return sgw_timer_earliest(c->timers, c->cp.due);
 }
 
 static int tw_inflight(void *conn) { return ((tw_conn *)conn)->inflight; }
@@ -986,7 +876,7 @@ static int tw_fds(void *conn, struct pollfd *pfd, int max)
 static sgw_err tw_verify(const sgw_cfg *cfg, const char *account, char **info, char *why,
                          size_t whysz)
 {
-    pthread_once(&tw_curl_once, tw_curl_init);
+    sgw_curlreq_global_init();
     tw_conn c = { 0 };
     const char *base = sgw_cfg_str(cfg, "transport.twilio.base_url");
     size_t n = strlen(base);
@@ -1029,7 +919,7 @@ static sgw_err tw_verify(const sgw_cfg *cfg, const char *account, char **info, c
     if (st != 200) {
         int code;
         char msg[200];
-        tw_error_text(j->resp, &code, msg, sizeof msg);
+        tw_error_text(j->resp.body, &code, msg, sizeof msg);
         if (st == 401 || code == 20003)
             snprintf(why, whysz, "Twilio rejected the credentials: %s (%d)", msg, code);
         else if (st == 404)
@@ -1041,7 +931,7 @@ static sgw_err tw_verify(const sgw_cfg *cfg, const char *account, char **info, c
         goto done;
     }
     facts = json_object();
-    json_t *a = json_loads(j->resp ? j->resp : "", 0, NULL);
+    json_t *a = json_loads(j->resp.body ? j->resp.body : "", 0, NULL);
     const char *status = json_string_value(json_object_get(a, "status"));
     const char *fname = json_string_value(json_object_get(a, "friendly_name"));
     if (status && strcmp(status, "active") != 0) {
@@ -1058,7 +948,7 @@ static sgw_err tw_verify(const sgw_cfg *cfg, const char *account, char **info, c
              c.base, j->sid);
     if (job_http(&c, j, url, NULL) == 0 && curl_easy_perform(j->easy) == CURLE_OK &&
         job_status(j) == 200) {
-        json_t *o = json_loads(j->resp ? j->resp : "", 0, NULL), *nums = json_array();
+        json_t *o = json_loads(j->resp.body ? j->resp.body : "", 0, NULL), *nums = json_array();
         size_t i;
         json_t *r;
         json_array_foreach(json_object_get(o, "incoming_phone_numbers"), i, r)
