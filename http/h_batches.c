@@ -32,6 +32,7 @@
  * lock, if the quota and wallet still hold it (a concurrent send may have
  * spent them meanwhile: then 402 too, nothing stored).
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -664,6 +665,11 @@ done:
     free(a.cur_text);
     spool_free(&a.rejected);
     sgw_accept_rules_fini(&rules);
+    /* a large upload leaves its chunks free in this thread's malloc arena:
+     * give them back, so RSS with 1M pending is the store's, not the
+     * request's (glibc keeps freed heap otherwise) */
+    if (total > (1 << 20))
+        malloc_trim(0);
 }
 
 /* ---------------------------------------------------------------- GET */
