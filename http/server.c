@@ -120,9 +120,25 @@ void sgw_reply_head(sgw_req *r, int status, size_t len)
 
 void sgw_reply_raw(sgw_req *r, int status, const char *json, size_t len)
 {
-    sgw_reply_head(r, status, len);
-    if (strcmp(r->method, "HEAD") != 0)
-        mg_write(r->conn, json, len);
+    int head_only = strcmp(r->method, "HEAD") == 0;
+    char small[4096];
+    int hl = snprintf(small, sizeof small,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                      "Cache-Control: no-store\r\n%s\r\n",
+                      status, reason(status), len, r->extra_headers);
+    if (hl < 0 || (size_t)hl >= sizeof small || (!head_only && len > sizeof small - (size_t)hl)) {
+        sgw_reply_head(r, status, len); /* large: the head, then the body */
+        if (!head_only)
+            mg_write(r->conn, json, len);
+        return;
+    }
+    /* small (most answers): head and body in one write, one TCP segment */
+    r->status = status;
+    if (!head_only) {
+        memcpy(small + hl, json, len);
+        hl += (int)len;
+    }
+    mg_write(r->conn, small, (size_t)hl);
 }
 
 void sgw_reply_html(sgw_req *r, int status, const char *html)
