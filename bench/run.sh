@@ -25,7 +25,7 @@
 #   batch    bench/batch.py: a 1M-recipient batch: time to the 202, RSS
 #   wsfan    bench/wsfan.sh: WebSocket fan-out to 1,000 subscribers
 #   restart  bench/restart.py: 1M messages pending (scheduled an hour ahead):
-#            RSS, then SIGTERM and SIGKILL, time from exec to /readyz 200
+#            RSS, then SIGKILL and SIGTERM, time from exec to /readyz 200
 # Everything runs on 127.0.0.1; every process is started by the scripts and
 # stopped by its PID. The machine is shared: other work on it shows in the
 # figures (the load average before and after is recorded).
