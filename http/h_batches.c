@@ -33,6 +33,7 @@
  * spent them meanwhile: then 402 too, nothing stored).
  */
 #include <malloc.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,19 +106,61 @@ static void spool_free(spool *sp)
     memset(sp, 0, sizeof *sp);
 }
 
+/* The whole answer in one heap buffer (for an Idempotency-Key, whose
+ * record keeps it): NULL if out of memory or the spool cannot be read. */
+static char *answer_join(const char *h, size_t hl, const char *mid, const char *tail,
+                         spool *sp, size_t total)
+{
+    char *all = malloc(total + 1), *p = all;
+    if (!all)
+        return NULL;
+    memcpy(p, h, hl), p += hl;
+    memcpy(p, mid, strlen(mid)), p += strlen(mid);
+    if (sp->f) {
+        rewind(sp->f);
+        if (fread(p, 1, sp->total, sp->f) != sp->total) {
+            free(all);
+            return NULL;
+        }
+    } else if (sp->len) {
+        memcpy(p, sp->buf, sp->len);
+    }
+    p += sp->total;
+    memcpy(p, tail, strlen(tail) + 1);
+    return all;
+}
+
 /* Write head (a JSON object, its closing brace replaced), then
- * "rejected": [spool] and the brace: the answer, streamed. */
-static void reply_with_rejected(sgw_req *r, int status, json_t *head, spool *sp)
+ * "rejected": [spool] and the brace: the answer, streamed; or, with an
+ * Idempotency-Key (idem), stored whole and then sent. */
+static void reply_with_rejected(sgw_req *r, sgw_idem *idem, int status, json_t *head, spool *sp)
 {
     char *h = json_dumps(head, JSON_COMPACT);
     json_decref(head);
-    if (!h) {
-        sgw_reply_error(r, 500, "internal", "Internal error");
+    if (!h) { /* after a commit (2xx) the claim stays: a retry gets 409 */
+        if (status < 300)
+            sgw_idem_abandon(idem), sgw_reply_error(r, 500, "internal", "Internal error");
+        else
+            sgw_idem_reply_error(r, idem, 500, "internal", "Internal error");
         return;
     }
     size_t hl = strlen(h) - 1; /* without its '}' */
     const char *mid = hl > 1 ? ",\"rejected\":[" : "\"rejected\":[", *tail = "]}";
     size_t total = hl + strlen(mid) + sp->total + strlen(tail);
+    if (idem) {
+        char *all = answer_join(h, hl, mid, tail, sp, total);
+        free(h);
+        if (all) {
+            sgw_idem_reply(r, idem, status, all, total);
+        } else if (status < 300) { /* a 202 would be lost: the claim stays (409) */
+            sgw_idem_abandon(idem);
+            sgw_reply_error(r, 500, "internal", "Internal error");
+        } else {
+            sgw_idem_reply_error(r, idem, 500, "internal", "Internal error");
+        }
+        free(all);
+        return;
+    }
     sgw_reply_head(r, status, total);
     mg_write(r->conn, h, hl);
     mg_write(r->conn, mid, strlen(mid));
@@ -453,11 +496,25 @@ static int accept_one(void *ctx, uint64_t seq, uint32_t mi, const char *to, size
 
 /* Read (and drop) what is left of the body, so the client, still sending,
  * hears the answer; at most up to the limit. */
-static void drain_body(sgw_req *r, char *buf, int64_t *total, int64_t max)
+/* Read what is left of the body (at most max in all), into the hash too
+ * (when there is one). */
+static void drain_body(sgw_req *r, char *buf, int64_t *total, int64_t max, EVP_MD_CTX *hash)
 {
     int got;
-    while (*total <= max && (got = mg_read(r->conn, buf, READ_PIECE)) > 0)
+    while (*total <= max && (got = mg_read(r->conn, buf, READ_PIECE)) > 0) {
         *total += got;
+        if (hash)
+            EVP_DigestUpdate(hash, buf, (size_t)got);
+    }
+}
+
+static void hash_hex(EVP_MD_CTX *hash, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_DigestFinal_ex(hash, md, &n);
+    for (unsigned i = 0; i < n && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 void h_batches_create(sgw_req *r)
@@ -473,14 +530,14 @@ void h_batches_create(sgw_req *r)
         sgw_reply_error(r, 403, "forbidden", "Sending needs an app key");
         return;
     }
-    if (mg_get_header(r->conn, "Idempotency-Key")) {
-        /* refused, not ignored: a client relying on it must not get two batches */
-        snprintf(r->extra_headers + strlen(r->extra_headers),
-                 sizeof r->extra_headers - strlen(r->extra_headers), "Connection: close\r\n");
-        sgw_reply_error(r, 400, "validation_error",
-                        "Idempotency-Key is not supported on batches");
+    /* Idempotency-Key: a bad one is refused before the body is read (so
+     * the connection closes); a good one is claimed once the whole body is
+     * read and hashed (below) */
+    size_t eh = strlen(r->extra_headers);
+    snprintf(r->extra_headers + eh, sizeof r->extra_headers - eh, "Connection: close\r\n");
+    if (!sgw_idem_key_check(r))
         return;
-    }
+    r->extra_headers[eh] = '\0';
     int64_t max = sgw_cfg_int(cfg, "batches.max_body_bytes");
     if (r->ri->content_length > max) {
         snprintf(r->extra_headers + strlen(r->extra_headers),
@@ -498,6 +555,8 @@ void h_batches_create(sgw_req *r)
     accept_ctx a = { 0 };
     char id[SGW_BATCH_ID_LEN + 1];
     yajl_handle y = NULL;
+    sgw_idem *idem = NULL; /* from its claim on, every answer goes through it */
+    EVP_MD_CTX *hash = NULL;
     char *buf = malloc(READ_PIECE);
     int64_t total = 0;
     int status = 0; /* an error answered below: status, code, text */
@@ -509,6 +568,11 @@ void h_batches_create(sgw_req *r)
                      : SGW_ENOMEM;
     if (rv != SGW_OK || !(y = yajl_alloc(&parse_callbacks, NULL, &p))) {
         status = 503, code = "unavailable", snprintf(text, sizeof text, "Store unavailable");
+        goto answer;
+    }
+    if (mg_get_header(r->conn, "Idempotency-Key") &&
+        (!(hash = EVP_MD_CTX_new()) || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1)) {
+        status = 503, code = "unavailable", snprintf(text, sizeof text, "Out of memory");
         goto answer;
     }
 
@@ -524,6 +588,8 @@ void h_batches_create(sgw_req *r)
             break;
         }
         total += got;
+        if (hash)
+            EVP_DigestUpdate(hash, buf, (size_t)got);
         if (total > max) {
             snprintf(r->extra_headers + strlen(r->extra_headers),
                      sizeof r->extra_headers - strlen(r->extra_headers), "Connection: close\r\n");
@@ -544,15 +610,31 @@ void h_batches_create(sgw_req *r)
     }
     if (complete && ys == yajl_status_ok)
         ys = yajl_complete_parse(y);
-    if (p.err[0] || ys != yajl_status_ok) {
+    int bad_json = p.err[0] || ys != yajl_status_ok;
+    if (bad_json)
+        drain_body(r, buf, &total, max, hash);
+    if (bad_json && total > max) { /* not all read (nor hashed): no claim */
+        snprintf(r->extra_headers + strlen(r->extra_headers),
+                 sizeof r->extra_headers - strlen(r->extra_headers), "Connection: close\r\n");
         status = 400;
         snprintf(text, sizeof text, "%s", p.err[0] ? p.err : "Invalid JSON");
-        drain_body(r, buf, &total, max);
         goto answer;
     }
-    if (!complete) { /* the client went away (or stalled past the timeout) */
+    if (!bad_json && !complete) { /* the client went away (or stalled past the timeout) */
         status = 400;
         snprintf(text, sizeof text, "Request body incomplete");
+        goto answer;
+    }
+    int all_read = r->ri->content_length < 0 || total == r->ri->content_length;
+    if (hash && all_read) { /* the whole body is read: the key is claimed, or answered */
+        char hex[65];
+        hash_hex(hash, hex);
+        if (!sgw_idem_begin_hashed(r, hex, id, sgw_idem_orphan_batch, &idem))
+            goto done; /* replayed, 409 or 503: nothing of this upload is kept */
+    }
+    if (bad_json) {
+        status = 400;
+        snprintf(text, sizeof text, "%s", p.err[0] ? p.err : "Invalid JSON");
         goto answer;
     }
 
@@ -610,7 +692,8 @@ void h_batches_create(sgw_req *r)
     if (a.accepted == 0) {
         json_t *o = json_pack("{s:s, s:s}", "error", "No valid recipients", "code",
                               "validation_error");
-        reply_with_rejected(r, 400, o, &a.rejected);
+        reply_with_rejected(r, idem, 400, o, &a.rejected);
+        idem = NULL; /* answered through it */
         goto done;
     }
 
@@ -650,12 +733,16 @@ void h_batches_create(sgw_req *r)
                           "Processing", "creationTime", created, "lastModifiedTime", created);
     if (o && send_at_ms)
         json_object_set_new(o, "sendAt", json_string(send_at_ts));
-    reply_with_rejected(r, 202, o, &a.rejected);
+    reply_with_rejected(r, idem, 202, o, &a.rejected);
+    idem = NULL;
     goto done;
 
 answer:
-    sgw_reply_error(r, status, code, text);
+    sgw_idem_reply_error(r, idem, status, code, text);
+    idem = NULL;
 done:
+    if (hash)
+        EVP_MD_CTX_free(hash);
     sgw_store_batch_up_destroy(&p.up); /* uncommitted: everything staged goes */
     if (y)
         yajl_free(y);

@@ -200,12 +200,25 @@ typedef struct sgw_idem sgw_idem;
  * have (409). NULL: always 0. */
 typedef int (*sgw_idem_orphan_fn)(sgw_req *r, const sgw_idem_rec *claim);
 int sgw_idem_begin(sgw_req *r, sgw_idem_orphan_fn orphan, sgw_idem **out);
+/* For a handler that reads the body itself: 0 (answered 400) if the
+ * request has an Idempotency-Key that is not 1-255 printable ASCII; then,
+ * once the body is read, sgw_idem_begin_hashed with its SHA-256 (hex) and
+ * ref, the id of what the request will make (kept in the claim). */
+int sgw_idem_key_check(sgw_req *r);
+int sgw_idem_begin_hashed(sgw_req *r, const char hash[65], const char *ref,
+                          sgw_idem_orphan_fn orphan, sgw_idem **out);
 void sgw_idem_reply(sgw_req *r, sgw_idem *t, int status, const char *json, size_t len);
 void sgw_idem_reply_error(sgw_req *r, sgw_idem *t, int status, const char *code,
                           const char *error);
+/* Leave the claim as it is (its effect happened but its answer is lost: a
+ * retry is resolved by the orphan function) and release the key in this
+ * process; the handler answers by itself. NULL-safe. */
+void sgw_idem_abandon(sgw_idem *t);
 /* For sends: no message of the claiming app was created within the
  * claim's request_timeout_ms window. */
 int sgw_idem_orphan_sms(sgw_req *r, const sgw_idem_rec *claim);
+/* For batches: the claim's ref (the batch id) was never committed. */
+int sgw_idem_orphan_batch(sgw_req *r, const sgw_idem_rec *claim);
 /* ======================================================== end idempotency */
 
 /* One-way messages to an actor's bus input (http/tell.c): a push0 socket

@@ -7,6 +7,12 @@
  * and the route pattern, and the key; the store holds a SHA-256 of those,
  * with a SHA-256 of the raw request body.
  *
+ * A handler that reads its body itself (batches: streamed, up to 50 MB)
+ * checks the key first (sgw_idem_key_check), hashes the body as it reads
+ * it, and calls sgw_idem_begin_hashed once the body is read, naming what
+ * it is about to make (ref: the batch id) so that a claim left by a crash
+ * can be resolved (sgw_idem_orphan_batch: was that batch committed?).
+ *
  * A request with a key, in order:
  *  1. a key that is not 1-255 printable ASCII characters: 400;
  *  2. the key is taken in memory (one request per key at a time in this
@@ -159,17 +165,36 @@ static void replay(sgw_req *r, const sgw_idem_rec *rec)
 
 /* ---------------------------------------------------------------- API */
 
+int sgw_idem_key_check(sgw_req *r)
+{
+    const char *key = mg_get_header(r->conn, "Idempotency-Key");
+    if (key && !key_ok(key)) {
+        sgw_reply_error(r, 400, "validation_error",
+                        "Idempotency-Key must be 1-255 printable ASCII characters");
+        return 0;
+    }
+    return 1;
+}
+
 int sgw_idem_begin(sgw_req *r, sgw_idem_orphan_fn orphan, sgw_idem **out)
+{
+    char hash[65];
+    *out = NULL;
+    if (!mg_get_header(r->conn, "Idempotency-Key"))
+        return 1;
+    sgw_sha256_hex(hash, r->body ? r->body : "", r->body_len);
+    return sgw_idem_begin_hashed(r, hash, NULL, orphan, out);
+}
+
+int sgw_idem_begin_hashed(sgw_req *r, const char hash[65], const char *ref,
+                          sgw_idem_orphan_fn orphan, sgw_idem **out)
 {
     *out = NULL;
     const char *key = mg_get_header(r->conn, "Idempotency-Key");
     if (!key)
         return 1;
-    if (!key_ok(key)) {
-        sgw_reply_error(r, 400, "validation_error",
-                        "Idempotency-Key must be 1-255 printable ASCII characters");
+    if (!sgw_idem_key_check(r))
         return 0;
-    }
     sgw_http *srv = r->srv;
     sgw_idem *t = calloc(1, sizeof *t);
     if (!t) {
@@ -191,8 +216,6 @@ int sgw_idem_begin(sgw_req *r, sgw_idem_orphan_fn orphan, sgw_idem **out)
                       r->method, r->route ? r->route : r->path, key);
     sgw_sha256_hex(t->id, scope, (size_t)sl);
     free(scope);
-    char hash[65];
-    sgw_sha256_hex(hash, r->body ? r->body : "", r->body_len);
 
     int64_t now = sgw_now_ms();
     maybe_purge(r, now);
@@ -238,6 +261,7 @@ int sgw_idem_begin(sgw_req *r, sgw_idem_orphan_fn orphan, sgw_idem **out)
     snprintf(t->rec.req_hash, sizeof t->rec.req_hash, "%s", hash);
     snprintf(t->rec.tenant, sizeof t->rec.tenant, "%s", r->auth.tenant);
     snprintf(t->rec.app, sizeof t->rec.app, "%s", r->auth.app);
+    snprintf(t->rec.ref, sizeof t->rec.ref, "%s", ref ? ref : "");
     t->rec.created_ms = now;
     t->rec.expires_ms = expires;
     if (sgw_store_idem_put(srv->deps.store, t->id, &t->rec) != SGW_OK) {
@@ -281,6 +305,15 @@ void sgw_idem_reply(sgw_req *r, sgw_idem *t, int status, const char *json, size_
     free(t);
 }
 
+void sgw_idem_abandon(sgw_idem *t)
+{
+    if (!t)
+        return;
+    fl_release(t->id);
+    sgw_idem_rec_clear(&t->rec);
+    free(t);
+}
+
 void sgw_idem_reply_error(sgw_req *r, sgw_idem *t, int status, const char *code,
                           const char *error)
 {
@@ -292,6 +325,18 @@ void sgw_idem_reply_error(sgw_req *r, sgw_idem *t, int status, const char *code,
     else
         sgw_idem_reply(r, t, 500, "{\"error\":\"Internal error\",\"code\":\"internal\"}", 44);
     free(s);
+}
+
+int sgw_idem_orphan_batch(sgw_req *r, const sgw_idem_rec *claim)
+{
+    /* the claim names the batch before its commit: committed or not */
+    if (!claim->ref[0])
+        return 0;
+    char *json = NULL;
+    sgw_batch_counts c;
+    sgw_err rv = sgw_store_batch_get(r->srv->deps.store, claim->ref, &json, &c);
+    free(json);
+    return rv == SGW_ENOENT;
 }
 
 int sgw_idem_orphan_sms(sgw_req *r, const sgw_idem_rec *claim)

@@ -4,8 +4,9 @@
  * Column family "idem":
  *   "K" id                  -> record: version byte (1), state byte,
  *                              be32 status, be64 created_ms, be64 expires_ms,
- *                              then five be32-length-prefixed strings:
- *                              req_hash, tenant, app, body, headers
+ *                              then six be32-length-prefixed strings:
+ *                              req_hash, tenant, app, body, headers, ref
+ *                              (records written before ref have five)
  *   "E" be64(expires_ms) id -> "" : expiry order
  *
  * Writes of one id and the purge's read-then-delete of it take the same
@@ -83,12 +84,15 @@ void sgw_idem_rec_clear(sgw_idem_rec *r)
 
 static unsigned char *encode(const sgw_idem_rec *r, size_t *outlen)
 {
-    const char *str[5] = { r->req_hash, r->tenant, r->app, r->body ? r->body : "",
-                           r->headers ? r->headers : "" };
-    size_t len[5] = { strlen(r->req_hash), strlen(r->tenant), strlen(r->app),
-                      r->body ? r->body_len : 0, r->headers ? strlen(r->headers) : 0 };
+    /* the sixth string (ref) came later: a record without it decodes with
+     * ref "" */
+    const char *str[6] = { r->req_hash, r->tenant, r->app, r->body ? r->body : "",
+                           r->headers ? r->headers : "", r->ref };
+    size_t len[6] = { strlen(r->req_hash), strlen(r->tenant), strlen(r->app),
+                      r->body ? r->body_len : 0, r->headers ? strlen(r->headers) : 0,
+                      strlen(r->ref) };
     size_t total = 2 + 4 + 8 + 8;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         total += 4 + len[i];
     unsigned char *b = malloc(total), *p = b;
     if (!b)
@@ -98,7 +102,7 @@ static unsigned char *encode(const sgw_idem_rec *r, size_t *outlen)
     put_be(p, (uint32_t)r->status, 4), p += 4;
     put_be(p, (uint64_t)r->created_ms, 8), p += 8;
     put_be(p, (uint64_t)r->expires_ms, 8), p += 8;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         put_be(p, (uint32_t)len[i], 4), p += 4;
         memcpy(p, str[i], len[i]);
         p += len[i];
@@ -118,15 +122,18 @@ static sgw_err decode(const char *v, size_t vl, sgw_idem_rec *r)
     r->created_ms = (int64_t)get_be(p + 6, 8);
     r->expires_ms = (int64_t)get_be(p + 14, 8);
     p += 22;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
+        if (i == 5 && p == end)
+            break; /* written before ref existed */
         if (end - p < 4)
             goto bad;
         size_t n = (size_t)get_be(p, 4);
         p += 4;
         if ((size_t)(end - p) < n)
             goto bad;
-        char *fixed = i == 0 ? r->req_hash : i == 1 ? r->tenant : i == 2 ? r->app : NULL;
-        size_t cap = i == 0 ? sizeof r->req_hash : sizeof r->tenant;
+        char *fixed = i == 0 ? r->req_hash : i == 1 ? r->tenant : i == 2 ? r->app
+                      : i == 5 ? r->ref : NULL;
+        size_t cap = i == 0 ? sizeof r->req_hash : i == 5 ? sizeof r->ref : sizeof r->tenant;
         if (fixed) {
             if (n >= cap)
                 goto bad;

@@ -271,6 +271,8 @@ typedef struct sgw_idem_rec {
     char *body;              /* DONE: the answer's body (heap), else NULL */
     size_t body_len;
     char *headers;           /* DONE: extra header lines to replay (heap) or NULL */
+    char ref[48];            /* what the request makes, named before it does
+                                (a batch id), for crash recovery; "" if none */
 } sgw_idem_rec;
 
 /* Free the heap parts and zero the record. NULL-safe. */

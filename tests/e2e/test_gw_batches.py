@@ -371,11 +371,57 @@ def test_list():
     expect_error(gw.get("/v1/sms/batches", key=ADMIN_KEY), 400, "validation_error")
     for q in ("limit=0", "limit=201", "limit=x", "cursor=zz", "cursor=" + "g" * 38):
         expect_error(gw.get("/v1/sms/batches?" + q, key=key), 400, "validation_error")
-    # Idempotency-Key is refused on batches, and nothing is stored
-    r = gw.post("/v1/sms/batches", raw=SEED_BROADCAST.encode(), key=key,
-                headers={"Idempotency-Key": "k1"})
-    expect_error(r, 400, "validation_error", "Idempotency-Key is not supported on batches")
-    assert [b["id"] for b in gw.get("/v1/sms/batches", key=key).json["data"]] == ids[::-1]
+
+
+def replayed(r):
+    return r.headers.get("idempotent-replay") == "true"
+
+
+def post_keyed(g, key, body, ikey):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return g.post("/v1/sms/batches", raw=raw, key=key, headers={"Idempotency-Key": ikey})
+
+
+def test_idempotency_key():
+    _, key = gw.tenant_app()
+    body = {"from": "+16505550100", "text": "once", "messages": [
+        {"to": [num(1), "+1555", num(2)]}]}
+    first = post_keyed(gw, key, body, "batch-1")
+    assert first.status == 202 and first.json["batchSize"] == 2 and not replayed(first), first
+    assert [x["index"] for x in first.json["rejected"]] == [2], first.json
+    # the same key and body: the stored answer, byte for byte; nothing made
+    again = post_keyed(gw, key, body, "batch-1")
+    assert again.status == 202 and replayed(again) and again.raw == first.raw, again
+    assert [b["id"] for b in gw.get("/v1/sms/batches", key=key).json["data"]] == [first.json["id"]]
+    completed(gw, key, first.json["id"], 60)
+    assert gw.count(key) == 2
+    # the same key, another body: 409, nothing made
+    other = dict(body, text="twice")
+    expect_error(post_keyed(gw, key, other, "batch-1"), 409, "conflict",
+                 "Idempotency-Key was already used with a different request")
+    # a bad key: 400 before the body is read, nothing made
+    for bad in ("x" * 256, "caf\u00e9".encode("utf-8").decode("latin-1")):
+        expect_error(post_keyed(gw, key, other, bad), 400, "validation_error",
+                     "Idempotency-Key must be 1-255 printable ASCII characters")
+    # a 4xx is stored too: no valid recipient, then the same again
+    nobody = {"from": "+16505550100", "text": "x", "messages": [{"to": ["+1555"]}]}
+    r1 = post_keyed(gw, key, nobody, "batch-2")
+    expect_error(r1, 400, "validation_error", "No valid recipients")
+    r2 = post_keyed(gw, key, nobody, "batch-2")
+    assert r2.status == 400 and replayed(r2) and r2.raw == r1.raw, r2
+    # malformed JSON with a key: 400, stored, replayed
+    m1 = post_keyed(gw, key, b'{"from": "+16505550100", "messages": [', "batch-3")
+    assert m1.status == 400 and not replayed(m1), m1
+    m2 = post_keyed(gw, key, b'{"from": "+16505550100", "messages": [', "batch-3")
+    assert m2.status == 400 and replayed(m2) and m2.raw == m1.raw, m2
+    # keys are per tenant: another tenant's same key and body makes its own
+    _, key2 = gw.tenant_app()
+    theirs = post_keyed(gw, key2, body, "batch-1")
+    assert theirs.status == 202 and not replayed(theirs), theirs
+    assert theirs.json["id"] != first.json["id"]
+    assert [b["id"] for b in gw.get("/v1/sms/batches", key=key).json["data"]] == [first.json["id"]]
+    completed(gw, key2, theirs.json["id"], 60)
+    assert gw.count(key) == 2 and gw.count(key2) == 2
 
 
 def test_send_at():
@@ -464,6 +510,21 @@ def test_kill9_mid_upload():
     assert r.json["data"] == [], r
 
 
+def test_kill9_after_keyed_202():
+    _, key = gwb.tenant_app()
+    body = {"from": "+16505550100", "text": "keyed", "messages": [
+        {"to": [num(i) for i in range(500)]}]}
+    r = post_keyed(gwb, key, body, "crash-1")
+    assert r.status == 202 and r.json["batchSize"] == 500, r
+    gwb.kill9()  # the answer was on disk before the 202 was sent
+    gwb.restart()
+    again = post_keyed(gwb, key, body, "crash-1")
+    assert again.status == 202 and replayed(again) and again.raw == r.raw, again
+    completed(gwb, key, r.json["id"], timeout=120)
+    assert gwb.count(key) == 500
+    assert [b["id"] for b in gwb.get("/v1/sms/batches", key=key).json["data"]] == [r.json["id"]]
+
+
 def test_kill9_after_202():
     _, key = gwb.tenant_app()
     n = 3000
@@ -491,8 +552,10 @@ try:
          test_malformed_stores_nothing),
         ("over batches.max_body_bytes: 413 (announced or streamed)", test_over_the_limit),
         ("another tenant's or app's batch is 404; admin sees it", test_tenancy),
-        ("GET /v1/sms/batches: newest first, paged, per app; Idempotency-Key refused",
+        ("GET /v1/sms/batches: newest first, paged, per app",
          test_list),
+        ("Idempotency-Key: replay, 409 on another body, bad key 400, 4xx stored, per tenant",
+         test_idempotency_key),
         ("sendAt: scheduled, released on time", test_send_at),
         ("live keys: charged at the commit; 402 stores and spends nothing",
          test_live_charge_and_402),
@@ -501,6 +564,8 @@ try:
         ("kill -9 mid-upload: nothing of the batch exists after restart", test_kill9_mid_upload),
         ("kill -9 after the 202: every message still reaches a terminal state",
          test_kill9_after_202),
+        ("kill -9 after a keyed 202: the same key and body replay it, one batch",
+         test_kill9_after_keyed_202),
     ])
 finally:
     gw.cleanup()

@@ -1,4 +1,5 @@
 /* Idempotency-Key records (store/idem.c) on a real RocksDB. */
+#include <rocksdb/c.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -6,6 +7,7 @@
 #include "bus/util.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "store/store_int.h"
 #include "tests/harness/sgw_test.h"
 
 static char dir[64];
@@ -230,8 +232,52 @@ static void test_orphan_claim_of_a_send(void)
     close_and_remove(&s);
 }
 
+/* A claim names what its request makes (a batch id); a record written
+ * before that field existed (five strings) still reads, with ref "". */
+static void test_ref_round_trip_and_old_records(void)
+{
+    sgw_store *s = open_fresh();
+    ASSERT_NOT_NULL(s);
+    sgw_idem_rec c = claim(1000, 5000), got;
+    strcpy(c.ref, "batch_00000000000000ab");
+    ASSERT_OK(sgw_store_idem_put(s, "k1", &c));
+    ASSERT_OK(sgw_store_idem_get(s, "k1", 1000, &got));
+    ASSERT_STREQ(got.ref, "batch_00000000000000ab");
+    sgw_idem_rec_clear(&got);
+    /* the old layout: version 1, PENDING, status 0, created 1000, expires
+     * 5000, then req_hash, tenant, app, body, headers only */
+    unsigned char v[256], *p = v;
+    *p++ = 1, *p++ = SGW_IDEM_PENDING;
+    memset(p, 0, 4), p += 4;
+    for (int i = 0; i < 8; i++)
+        *p++ = (unsigned char)(i == 6 ? 0x03 : i == 7 ? 0xe8 : 0); /* 1000 */
+    for (int i = 0; i < 8; i++)
+        *p++ = (unsigned char)(i == 6 ? 0x13 : i == 7 ? 0x88 : 0); /* 5000 */
+    const char *strs[5] = { c.req_hash, "tenant_000000000000000a", "app_0000000000000001", "",
+                            "" };
+    for (int i = 0; i < 5; i++) {
+        size_t n = strlen(strs[i]);
+        p[0] = p[1] = p[2] = 0, p[3] = (unsigned char)n, p += 4;
+        memcpy(p, strs[i], n), p += n;
+    }
+    char *err = NULL;
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_put_cf(sgw_store_db_(s), wo, sgw_store_cf_idem_(s), "Kk2", 3, (const char *)v,
+                   (size_t)(p - v), &err);
+    rocksdb_writeoptions_destroy(wo);
+    ASSERT_NULL(err);
+    ASSERT_OK(sgw_store_idem_get(s, "k2", 1000, &got));
+    ASSERT_EQ(got.state, SGW_IDEM_PENDING);
+    ASSERT_EQ(got.expires_ms, 5000);
+    ASSERT_STREQ(got.app, "app_0000000000000001");
+    ASSERT_STREQ(got.ref, "");
+    sgw_idem_rec_clear(&got);
+    close_and_remove(&s);
+}
+
 SGW_TEST_LIST = {
     { "idem: a claim, then its answer, read back", test_claim_then_answer_round_trip },
+    { "idem: ref round trip; records without ref still read", test_ref_round_trip_and_old_records },
     { "idem: a stored answer survives close and reopen", test_answer_survives_reopen },
     { "idem: an expired record is not returned", test_expired_is_not_returned },
     { "idem: delete (a 5xx answer) frees the key", test_delete_releases_the_key },
