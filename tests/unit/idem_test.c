@@ -232,6 +232,32 @@ static void test_orphan_claim_of_a_send(void)
     close_and_remove(&s);
 }
 
+static void test_orphan_claim_of_a_batch(void)
+{
+    /* a batch POST's claim names its batch id before the commit: the retry
+     * runs if that batch was never committed, and is refused if it was */
+    sgw_store *s = open_fresh();
+    ASSERT_NOT_NULL(s);
+    sgw_http h;
+    memset(&h, 0, sizeof h);
+    h.deps.store = s;
+    sgw_req r;
+    memset(&r, 0, sizeof r);
+    r.srv = &h;
+    sgw_batch_up *u;
+    char id[SGW_BATCH_ID_LEN + 1];
+    ASSERT_OK(sgw_store_batch_up_new(s, "tenant_000000000000000a", 10, &u, id));
+    sgw_idem_rec c = claim(1000, 5000);
+    snprintf(c.ref, sizeof c.ref, "%s", id);
+    ASSERT_EQ(sgw_idem_orphan_batch(&r, &c), 1); /* staged only: never committed */
+    ASSERT_OK(sgw_store_batch_commit(u, "{\"batchSize\":0}", 1000, 1000, NULL));
+    sgw_store_batch_up_destroy(&u);
+    ASSERT_EQ(sgw_idem_orphan_batch(&r, &c), 0); /* committed: it took effect */
+    c.ref[0] = '\0';
+    ASSERT_EQ(sgw_idem_orphan_batch(&r, &c), 0); /* names nothing: refuse */
+    close_and_remove(&s);
+}
+
 /* A claim names what its request makes (a batch id); a record written
  * before that field existed (five strings) still reads, with ref "". */
 static void test_ref_round_trip_and_old_records(void)
@@ -286,6 +312,7 @@ SGW_TEST_LIST = {
     { "idem: empty, oversized ids and bad states refused", test_bad_ids_refused },
     { "idem: an orphan claim of a send is resolved by its time window",
       test_orphan_claim_of_a_send },
+    { "idem: an orphan claim of a batch is resolved by its commit", test_orphan_claim_of_a_batch },
     { 0 },
 };
 SGW_TEST_MAIN
