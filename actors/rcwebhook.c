@@ -996,7 +996,7 @@ static void rcw_done(void *st, void *job, CURLcode cr)
     job_done(self, job, cr);
 }
 
-static void rcw_drive(rcw_actor *self) { sgw_curlreq_drive(self->multi, rcw_done, self); }
+static void rcw_drive(rcw_actor *self) { sgw_curlreq_drive(&self->cp, self->multi, rcw_done, self); }
 
 /* ---------------------------------------------------------------- inbound SMS */
 

@@ -350,8 +350,7 @@ static void wh_done(wh_actor *self, wh_job *j, CURLcode cr)
 
 static void wh_drive(wh_actor *self)
 {
-    int running;
-    curl_multi_perform(self->multi, &running);
+    sgw_curlpoll_run(&self->cp, self->multi);
     CURLMsg *m;
     int left;
     while ((m = curl_multi_info_read(self->multi, &left))) {

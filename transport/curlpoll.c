@@ -65,6 +65,34 @@ int sgw_curlpoll_copy(const sgw_curlpoll *p, struct pollfd *out, int max)
     return n;
 }
 
+void sgw_curlpoll_run(sgw_curlpoll *p, CURLM *m)
+{
+    int running, n = p->nfds;
+    if (n > 0) {
+        /* a copy: socket_action's callbacks change p->fds as it goes */
+        struct pollfd stackv[64], *v = n <= 64 ? stackv : malloc(sizeof *v * (size_t)n);
+        if (v) {
+            memcpy(v, p->fds, sizeof *v * (size_t)n);
+            if (poll(v, (nfds_t)n, 0) > 0)
+                for (int i = 0; i < n; i++) {
+                    short r = v[i].revents;
+                    if (!r)
+                        continue;
+                    int ev = (r & (POLLIN | POLLHUP) ? CURL_CSELECT_IN : 0) |
+                             (r & POLLOUT ? CURL_CSELECT_OUT : 0) |
+                             (r & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0);
+                    curl_multi_socket_action(m, v[i].fd, ev, &running);
+                }
+            if (v != stackv)
+                free(v);
+        }
+    }
+    if (p->due >= 0 && p->clock() >= p->due) {
+        p->due = -1; /* the timer callback sets the next one */
+        curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+}
+
 void sgw_curlpoll_free(sgw_curlpoll *p)
 {
     free(p->fds);

@@ -5,7 +5,12 @@
  *
  *     sgw_curlpoll_attach(&self->cp, self->multi, sgw_mono_ms);
  *     ... ops->fds:  n += sgw_curlpoll_copy(&self->cp, pfd + n, max - n);
- *     ... tick:      curl_multi_perform(); next deadline <= self->cp.due
+ *     ... tick:      sgw_curlpoll_run(&self->cp, self->multi) (or
+ *                    sgw_curlreq_drive); next deadline <= self->cp.due
+ *
+ * curl is driven with curl_multi_socket_action only (never
+ * curl_multi_perform, which does not report the sockets to watch: a
+ * connection in progress would wait for the next tick).
  *
  * Used by transport/ringcentral.c, actors/webhooks.c and actors/rcwebhook.c.
  */
@@ -27,6 +32,10 @@ typedef struct sgw_curlpoll {
 void sgw_curlpoll_attach(sgw_curlpoll *p, CURLM *m, int64_t (*clock)(void));
 /* Copy at most max of the watched sockets to out; returns how many. */
 int sgw_curlpoll_copy(const sgw_curlpoll *p, struct pollfd *out, int max);
+/* Hand curl what is ready: each watched socket that poll (not waiting)
+ * finds ready, then its timer if it is due. New transfers (added handles)
+ * start here, at the timer curl sets for them. */
+void sgw_curlpoll_run(sgw_curlpoll *p, CURLM *m);
 void sgw_curlpoll_free(sgw_curlpoll *p);
 
 #endif

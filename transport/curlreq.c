@@ -85,10 +85,10 @@ CURL *sgw_curlreq_new(const char *url, int64_t timeout_ms, int64_t connect_timeo
     return e;
 }
 
-void sgw_curlreq_drive(CURLM *m, void (*done)(void *ctx, void *priv, CURLcode cr), void *ctx)
+void sgw_curlreq_drive(sgw_curlpoll *p, CURLM *m, void (*done)(void *ctx, void *priv, CURLcode cr),
+                       void *ctx)
 {
-    int running;
-    curl_multi_perform(m, &running);
+    sgw_curlpoll_run(p, m);
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(m, &left))) {

@@ -7,7 +7,7 @@
  *
  *     j->easy = sgw_curlreq_new(url, timeout_ms, connect_timeout_ms,
  *                               &j->resp, RESP_MAX, j);
- *     ... poll or tick:  sgw_curlreq_drive(multi, job_done, self);
+ *     ... poll or tick:  sgw_curlreq_drive(&self->cp, multi, job_done, self);
  *     ... j->resp.body, j->resp.retry_after_ms; sgw_curlresp_reset(&j->resp)
  *
  * No state of its own: any thread, on handles that thread owns.
@@ -18,6 +18,8 @@
 #include <curl/curl.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "transport/curlpoll.h"
 
 /* An answer as curl receives it. */
 typedef struct sgw_curlresp {
@@ -46,6 +48,7 @@ CURL *sgw_curlreq_new(const char *url, int64_t timeout_ms, int64_t connect_timeo
 
 /* curl_multi_perform, then each finished transfer: removed from m, then
  * done(ctx, its CURLOPT_PRIVATE, its result); done may add handles. */
-void sgw_curlreq_drive(CURLM *m, void (*done)(void *ctx, void *priv, CURLcode cr), void *ctx);
+void sgw_curlreq_drive(sgw_curlpoll *p, CURLM *m, void (*done)(void *ctx, void *priv, CURLcode cr),
+                       void *ctx);
 
 #endif

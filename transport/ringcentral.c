@@ -1953,7 +1953,7 @@ static int rc_poll(void *conn, int64_t now, sgw_tr_outcome *out, int max)
     }
     /* follow-ups that are due */
     sgw_timer_run_due(&c->timers, now, rc_due, c);
-    sgw_curlreq_drive(c->multi, rc_done, c);
+    sgw_curlreq_drive(&c->cp, c->multi, rc_done, c);
     return sgw_outq_pop(&c->outq, out, max, &c->inflight);
 }
 

@@ -852,7 +852,7 @@ static int tw_poll(void *conn, int64_t now, sgw_tr_outcome *out, int max)
 {
     tw_conn *c = conn;
     sgw_timer_run_due(&c->timers, now, tw_due, c);
-    sgw_curlreq_drive(c->multi, tw_done, c);
+    sgw_curlreq_drive(&c->cp, c->multi, tw_done, c);
     return sgw_outq_pop(&c->outq, out, max, &c->inflight);
 }
 
