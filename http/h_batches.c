@@ -406,8 +406,21 @@ typedef struct accept_ctx {
 static int reject(accept_ctx *a, uint64_t seq, const char *to, size_t to_len, const char *code,
                   const char *why)
 {
+    /* `to` as given, unless it is not UTF-8 (an escaped lone surrogate the
+     * streaming parser let through): then each byte outside printable
+     * ASCII becomes '?', so the answer stays JSON and only this recipient
+     * is refused */
+    char *safe = NULL;
+    sgw_text_info ti;
+    if (sgw_text_analyze(to, to_len, &ti) != SGW_OK && (safe = malloc(to_len + 1))) {
+        for (size_t i = 0; i < to_len; i++)
+            safe[i] = to[i] >= 0x20 && to[i] < 0x7f ? to[i] : '?';
+        safe[to_len] = '\0';
+        to = safe;
+    }
     json_t *o = json_pack("{s:I, s:[s%], s:s, s:s}", "index", (json_int_t)seq, "to", to, to_len,
                           "errorCode", code, "description", why);
+    free(safe);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     int ok = s && spool_add(&a->rejected, s, strlen(s));

@@ -126,6 +126,11 @@ int sgw_accept_user_id(const char *user_id, sgw_verdict *v)
     if (user_id && strlen(user_id) > SGW_ACCEPT_USER_ID_MAX)
         return sgw_refuse(v, 400, "validation_error", "userId must be at most 128 characters",
                           NULL);
+    /* a streamed body (batches) can carry escaped lone surrogates that its
+     * parser lets through: it is shown as JSON later, so it must be UTF-8 */
+    sgw_text_info ti;
+    if (user_id && sgw_text_analyze(user_id, strlen(user_id), &ti) != SGW_OK)
+        return sgw_refuse(v, 400, "validation_error", "userId must be valid UTF-8", NULL);
     return 1;
 }
 

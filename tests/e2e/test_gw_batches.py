@@ -273,6 +273,9 @@ def test_malformed_stores_nothing():
         (dict(ok, sendAt="tomorrow"),
          "sendAt must be an RFC 3339 time in the future, at most 30 days ahead"),
         (dict(ok, userId="u" * 129), "userId must be at most 128 characters"),
+        # an escaped lone surrogate: not UTF-8 (found by tests/fuzz/batch_fuzz.c)
+        ('{"from": "+16505550100", "text": "t", "userId": "\\udc00", '
+         '"messages": [{"to": ["+14155550100"]}]}', "userId must be valid UTF-8"),
         ('{"from": "+16505550100", "from": "+16505550101", "text": "t", '
          '"messages": [{"to": ["+14155550100"]}]}', "Duplicate key: from"),
     ]
@@ -283,6 +286,13 @@ def test_malformed_stores_nothing():
     expect_error(post_batch(gw, key, dict(ok, **{"from": "NOSUCHID"})), 400, "sender_id_invalid")
     expect_error(post_batch(gw, ADMIN_KEY, ok), 403, "forbidden")
     assert gw.count(key) == n, "a refused batch stored messages"
+    # a recipient that is an escaped lone surrogate is rejected alone (it
+    # made the whole batch 503 before; found by tests/fuzz/batch_fuzz.c)
+    r = post_batch(gw, key, '{"from": "+16505550100", "text": "t", '
+                            '"messages": [{"to": ["\\ude00", "+14155550100"]}]}')
+    assert r.status == 202 and r.json["batchSize"] == 1, r
+    assert [(x["index"], x["errorCode"]) for x in r.json["rejected"]] == [(1, "SMS-RC-410")], r
+    assert set(r.json["rejected"][0]["to"][0]) == {"?"}, r.json
 
 
 def test_over_the_limit():

@@ -2,8 +2,8 @@
  * tests/fuzz/rc_fuzz.c — RingCentral's answers as the adapter reads them
  * (transport/rc_parse.c, called by transport/ringcentral.c): any body as an
  * error, a token answer, a phone-number page, a send's answer and a
- * message-store record. The RingCentral notification (webhook) parser is
- * not here: it is being written (actors/rcwebhook.c).
+ * message-store record. The RingCentral notification (webhook) body and
+ * Twilio's callbacks are fuzzed by webhook_fuzz.c.
  */
 #include <string.h>
 

@@ -11,7 +11,7 @@
  * compiles actors/validator.c itself (the library's copy is then not
  * linked), so it runs the exact code without exposing it. The store is a
  * real one in a temporary folder with one tenant's templates and sender
- * IDs (see setup()). POST /v1/sms/batches does not exist yet.
+ * IDs (see setup()). Batch bodies have their own target (batch_fuzz.c).
  */
 #include "actors/validator.c"
 
