@@ -51,29 +51,17 @@ static void cleanup(void)
     sgw_accept_rules_fini(&rules);
     sgw_store_close(&store);
     sgw_cfg_destroy(&cfg);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", store_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "batch_fuzz: could not remove %s\n", store_dir);
+    fuzz_rm_rf(store_dir, "batch_fuzz");
 }
 
 static void put(sgw_doc_kind kind, const char *id, const char *json)
 {
-    sgw_doc_op op = { kind, id, json };
-    if (sgw_store_docs_write(store, &op, 1) != SGW_OK)
-        abort();
+    fuzz_put(store, kind, id, json);
 }
 
 static void setup(void)
 {
-    char why[256] = "";
-    snprintf(store_dir, sizeof store_dir, "/tmp/sgw_batch_fuzz.XXXXXX");
-    if (!mkdtemp(store_dir) ||
-        sgw_cfg_load_string("store = { sync = \"none\"; };", "fuzz", &cfg, why, sizeof why) ||
-        sgw_store_open(store_dir, cfg, &store, why, sizeof why) != SGW_OK) {
-        fprintf(stderr, "batch_fuzz: no store: %s\n", why);
-        abort();
-    }
+    fuzz_store_open(store_dir, sizeof store_dir, "batch_fuzz", &cfg, &store);
     atexit(cleanup);
     /* the embedded defaults' pricing, as h_batches_create loads it */
     if (sgw_accept_rules_load(cfg, &rules) != SGW_OK) {

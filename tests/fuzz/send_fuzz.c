@@ -34,30 +34,18 @@ static struct sgw_price prices[2] = { { "US", 79 }, { "GB", 40 } };
 static void cleanup(void)
 {
     sgw_store_close(&store);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", store_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "send_fuzz: could not remove %s\n", store_dir);
+    fuzz_rm_rf(store_dir, "send_fuzz");
 }
 
 static void put(sgw_doc_kind kind, const char *id, const char *json)
 {
-    sgw_doc_op op = { kind, id, json };
-    if (sgw_store_docs_write(store, &op, 1) != SGW_OK)
-        abort();
+    fuzz_put(store, kind, id, json);
 }
 
 static void setup(void)
 {
-    char why[256];
     sgw_cfg *cfg = NULL;
-    snprintf(store_dir, sizeof store_dir, "/tmp/sgw_send_fuzz.XXXXXX");
-    if (!mkdtemp(store_dir) ||
-        sgw_cfg_load_string("store = { sync = \"none\"; };", "fuzz", &cfg, why, sizeof why) ||
-        sgw_store_open(store_dir, cfg, &store, why, sizeof why) != SGW_OK) {
-        fprintf(stderr, "send_fuzz: no store: %s\n", why);
-        abort();
-    }
+    fuzz_store_open(store_dir, sizeof store_dir, "send_fuzz", &cfg, &store);
     atexit(cleanup);
     put(SGW_DOC_TEMPLATE, TENANT "/tpl_00000000000000000000000000000001",
         "{\"id\":\"tpl_00000000000000000000000000000001\",\"tenantId\":\"" TENANT "\","
