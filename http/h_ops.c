@@ -59,6 +59,37 @@ static void mb_printf(mbuf *b, const char *fmt, ...)
     }
 }
 
+/* The store-write histograms, one series per kind and fsync that has
+ * writes: which 0 their time (seconds), 1 their records per write. */
+static void store_hists(mbuf *b, const sgw_store_stats *ss, int which)
+{
+    const char *name = which ? "smsgw_store_write_records" : "smsgw_store_write_duration_seconds";
+    const char *const *le = which ? sgw_store_size_le : sgw_store_lat_le;
+    int nb = which ? SGW_STORE_SIZE_BUCKETS : SGW_STORE_LAT_BUCKETS;
+    for (int k = 0; k < SGW_SW_MAX; k++)
+        for (int y = 0; y < 2; y++) {
+            const sgw_store_wstats *w = &ss->by[k][y];
+            if (!w->writes)
+                continue;
+            const uint64_t *v = which ? w->size : w->lat;
+            const char *kn = sgw_store_wkind_name(k), *fs = y ? "true" : "false";
+            unsigned long long cum = 0;
+            for (int i = 0; i < nb; i++) {
+                cum += (unsigned long long)v[i];
+                mb_printf(b, "%s_bucket{kind=\"%s\",fsync=\"%s\",le=\"%s\"} %llu\n", name, kn,
+                          fs, le[i], cum);
+            }
+            char sum[32];
+            if (which)
+                snprintf(sum, sizeof sum, "%llu", (unsigned long long)w->records);
+            else
+                snprintf(sum, sizeof sum, "%.6f", (double)w->us_sum / 1e6);
+            mb_printf(b, "%s_sum{kind=\"%s\",fsync=\"%s\"} %s\n%s_count{kind=\"%s\",fsync=\"%s\"} "
+                         "%llu\n",
+                      name, kn, fs, sum, name, kn, fs, cum);
+        }
+}
+
 static void circuit_state_line(void *ctx, const char *provider, const char *tenant,
                                sgw_circuit_state state, uint64_t opened, uint64_t calls,
                                uint64_t failures)
@@ -149,47 +180,11 @@ void h_metrics(sgw_req *r)
                   "(sms_new: accepted messages, sms_update: status changes, batch_commit: a "
                   "batch's acceptance, ...) and whether it was fsynced.\n"
                   "# TYPE smsgw_store_write_duration_seconds histogram\n");
-    for (int k = 0; k < SGW_SW_MAX; k++)
-        for (int y = 0; y < 2; y++) {
-            const sgw_store_wstats *w = &ss.by[k][y];
-            if (!w->writes)
-                continue;
-            const char *kn = sgw_store_wkind_name(k), *fs = y ? "true" : "false";
-            unsigned long long cum = 0;
-            for (int i = 0; i < SGW_STORE_LAT_BUCKETS; i++) {
-                cum += (unsigned long long)w->lat[i];
-                mb_printf(&b,
-                          "smsgw_store_write_duration_seconds_bucket{kind=\"%s\",fsync=\"%s\","
-                          "le=\"%s\"} %llu\n",
-                          kn, fs, sgw_store_lat_le[i], cum);
-            }
-            mb_printf(&b,
-                      "smsgw_store_write_duration_seconds_sum{kind=\"%s\",fsync=\"%s\"} %.6f\n"
-                      "smsgw_store_write_duration_seconds_count{kind=\"%s\",fsync=\"%s\"} %llu\n",
-                      kn, fs, (double)w->us_sum / 1e6, kn, fs, cum);
-        }
+    store_hists(&b, &ss, 0);
     mb_printf(&b, "# HELP smsgw_store_write_records Records per store write (its batch size), "
                   "by kind and whether it was fsynced; batch_stage counts key-value entries.\n"
                   "# TYPE smsgw_store_write_records histogram\n");
-    for (int k = 0; k < SGW_SW_MAX; k++)
-        for (int y = 0; y < 2; y++) {
-            const sgw_store_wstats *w = &ss.by[k][y];
-            if (!w->writes)
-                continue;
-            const char *kn = sgw_store_wkind_name(k), *fs = y ? "true" : "false";
-            unsigned long long cum = 0;
-            for (int i = 0; i < SGW_STORE_SIZE_BUCKETS; i++) {
-                cum += (unsigned long long)w->size[i];
-                mb_printf(&b,
-                          "smsgw_store_write_records_bucket{kind=\"%s\",fsync=\"%s\","
-                          "le=\"%s\"} %llu\n",
-                          kn, fs, sgw_store_size_le[i], cum);
-            }
-            mb_printf(&b,
-                      "smsgw_store_write_records_sum{kind=\"%s\",fsync=\"%s\"} %llu\n"
-                      "smsgw_store_write_records_count{kind=\"%s\",fsync=\"%s\"} %llu\n",
-                      kn, fs, (unsigned long long)w->records, kn, fs, cum);
-        }
+    store_hists(&b, &ss, 1);
     mb_printf(&b, "# HELP smsgw_status_events_total Message status changes published, by "
                   "new status.\n# TYPE smsgw_status_events_total counter\n");
     for (int st = 0; st < SGW_ST_MAX; st++)
