@@ -103,3 +103,23 @@ sgw_timer *sgw_timer_pop(sgw_timer **list)
     }
     return t;
 }
+
+void sgw_active_add(sgw_active **head, sgw_active *a)
+{
+    a->prev = NULL;
+    a->next = *head;
+    if (*head)
+        (*head)->prev = a;
+    *head = a;
+}
+
+void sgw_active_remove(sgw_active **head, sgw_active *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        *head = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    a->prev = a->next = NULL;
+}

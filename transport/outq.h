@@ -61,4 +61,14 @@ int64_t sgw_timer_earliest(const sgw_timer *list, int64_t d);
 /* Take the first timer off the list (to free what is left), or NULL. */
 sgw_timer *sgw_timer_pop(sgw_timer **list);
 
+/* A job whose request is in curl: a doubly linked list embedded in the
+ * adapter's job (found again with SGW_TIMER_JOB), so that destroy can take
+ * every one out of curl. */
+typedef struct sgw_active {
+    struct sgw_active *prev, *next;
+} sgw_active;
+
+void sgw_active_add(sgw_active **head, sgw_active *a);
+void sgw_active_remove(sgw_active **head, sgw_active *a);
+
 #endif

@@ -166,7 +166,7 @@ typedef struct rc_job {
     rc_num *nums;           /* NUMBERS: gathered so far */
     int nnums;
     struct rc_job *next;    /* waiting queue */
-    struct rc_job *aprev, *anext; /* in curl: the conn's active list */
+    sgw_active act;                /* in curl: the conn's active list */
     sgw_timer tm;           /* waiting in the conn's timers */
     rc_batch *batch;        /* A2P jobs */
     char ptoken[128];       /* A2P_LIST, A2P_FIND: the page token to fetch */
@@ -219,7 +219,7 @@ typedef struct rc_conn {
     rc_batch *batches;       /* gathering, posted or followed */
     rc_acct *accts;
     sgw_timer *timers;       /* jobs waiting for their time (rc_job.tm), unordered */
-    rc_job *active;          /* jobs whose request is in curl */
+    sgw_active *active;      /* jobs whose request is in curl */
     int nactive, max_active; /* requests in curl; at most max_connections */
     /* jobs waiting for one of the max_connections, FIFO: [0] tokens,
      * numbers and sends, [1] status queries (which never delay a send).
@@ -591,26 +591,11 @@ static void acct_fail_waiting(rc_conn *c, rc_acct *a, sgw_send_result res, const
     }
 }
 
-static void active_unlink(rc_conn *c, rc_job *j)
-{
-    if (j->aprev)
-        j->aprev->anext = j->anext;
-    else
-        c->active = j->anext;
-    if (j->anext)
-        j->anext->aprev = j->aprev;
-    j->aprev = j->anext = NULL;
-}
-
 static void job_start_now(rc_conn *c, rc_job *j)
 {
     if (curl_multi_add_handle(c->multi, j->easy) == CURLM_OK) {
         c->nactive++;
-        j->aprev = NULL;
-        j->anext = c->active;
-        if (c->active)
-            c->active->aprev = j;
-        c->active = j;
+        sgw_active_add(&c->active, &j->act);
     } else {
         sgw_log(SGW_LOG_ERROR, "ringcentral", "curl refused a request");
         if (j->kind != JOB_TOKEN && j->kind != JOB_NUMBERS)
@@ -1780,7 +1765,7 @@ static void rc_done(void *conn, void *job, CURLcode cr)
 {
     rc_conn *c = conn;
     rc_job *j = job;
-    active_unlink(c, j);
+    sgw_active_remove(&c->active, &j->act);
     c->nactive--;
     switch (j->kind) {
     case JOB_TOKEN: done_token(c, j, cr); break;
@@ -1843,9 +1828,9 @@ static void rc_destroy(void *conn)
     if (!c)
         return;
     while (c->active) {
-        rc_job *j = c->active;
+        rc_job *j = SGW_TIMER_JOB(c->active, rc_job, act);
         curl_multi_remove_handle(c->multi, j->easy);
-        active_unlink(c, j);
+        sgw_active_remove(&c->active, &j->act);
         job_free(j);
     }
     for (sgw_timer *t; (t = sgw_timer_pop(&c->timers));)

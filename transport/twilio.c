@@ -103,7 +103,7 @@ typedef struct tw_job {
     sgw_curlresp resp;
     char cerr[CURL_ERROR_SIZE];
     struct tw_job *next;     /* start queue */
-    struct tw_job *aprev, *anext;
+    sgw_active act;                /* in curl: the conn's active list */
     sgw_timer tm;            /* waiting in the conn's timers */
 } tw_job;
 
@@ -114,7 +114,7 @@ typedef struct tw_conn {
     int64_t timeout_ms, connect_timeout_ms, lookup_delay_ms, lookup_skew_ms, poll_ms;
     int lookup_attempts, polls;
     sgw_timer *timers;       /* jobs waiting for their time (tw_job.tm) */
-    tw_job *active;
+    sgw_active *active;      /* jobs whose request is in curl */
     int nactive, max_active;
     tw_job *startq_head, *startq_tail;
     sgw_outq outq;           /* finished outcomes */
@@ -326,26 +326,11 @@ static int form_add(CURL *e, char **buf, const char *name, const char *value)
     return 0;
 }
 
-static void active_unlink(tw_conn *c, tw_job *j)
-{
-    if (j->aprev)
-        j->aprev->anext = j->anext;
-    else
-        c->active = j->anext;
-    if (j->anext)
-        j->anext->aprev = j->aprev;
-    j->aprev = j->anext = NULL;
-}
-
 static void job_start_now(tw_conn *c, tw_job *j)
 {
     if (curl_multi_add_handle(c->multi, j->easy) == CURLM_OK) {
         c->nactive++;
-        j->aprev = NULL;
-        j->anext = c->active;
-        if (c->active)
-            c->active->aprev = j;
-        c->active = j;
+        sgw_active_add(&c->active, &j->act);
         return;
     }
     sgw_log(SGW_LOG_ERROR, "twilio", "curl refused a request");
@@ -689,7 +674,7 @@ static void tw_done(void *conn, void *job, CURLcode cr)
 {
     tw_conn *c = conn;
     tw_job *j = job;
-    active_unlink(c, j);
+    sgw_active_remove(&c->active, &j->act);
     c->nactive--;
     switch (j->kind) {
     case TW_SEND: done_send(c, j, cr); break;
@@ -745,9 +730,9 @@ static void tw_destroy(void *conn)
     if (!c)
         return;
     while (c->active) {
-        tw_job *j = c->active;
+        tw_job *j = SGW_TIMER_JOB(c->active, tw_job, act);
         curl_multi_remove_handle(c->multi, j->easy);
-        active_unlink(c, j);
+        sgw_active_remove(&c->active, &j->act);
         job_free(j);
     }
     for (sgw_timer *t; (t = sgw_timer_pop(&c->timers));)
