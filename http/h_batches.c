@@ -526,8 +526,7 @@ static void hash_hex(EVP_MD_CTX *hash, char out[65])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned n = 0;
     EVP_DigestFinal_ex(hash, md, &n);
-    for (unsigned i = 0; i < n && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    sgw_hex(out, md, n < 32 ? n : 32);
 }
 
 void h_batches_create(sgw_req *r)
