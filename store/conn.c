@@ -12,6 +12,11 @@
 #include "store/secret.h"
 #include "store/store.h"
 
+/* Every write of a connection document (put, delete, the patches'
+ * read-modify-write) takes it: a patch by the RingCentral webhook actor
+ * (subscription state) must not bring back a connection deleted meanwhile. */
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void conn_id(char *out, size_t outsz, const char *tenant, const char *provider)
 {
     snprintf(out, outsz, "%s/%s", tenant, provider);
@@ -42,7 +47,9 @@ sgw_err sgw_store_conn_put(sgw_store *s, const char *tenant, const char *provide
     if (!text)
         return SGW_ENOMEM;
     sgw_doc_op op = { SGW_DOC_CONN, id, text };
+    pthread_mutex_lock(&conn_lock);
     rv = sgw_store_docs_write(s, &op, 1);
+    pthread_mutex_unlock(&conn_lock);
     free(text);
     return rv;
 }
@@ -87,7 +94,10 @@ sgw_err sgw_store_conn_delete(sgw_store *s, const char *tenant, const char *prov
     char id[96];
     conn_id(id, sizeof id, tenant, provider);
     sgw_doc_op op = { SGW_DOC_CONN, id, NULL };
-    return sgw_store_docs_write(s, &op, 1);
+    pthread_mutex_lock(&conn_lock);
+    sgw_err rv = sgw_store_docs_write(s, &op, 1);
+    pthread_mutex_unlock(&conn_lock);
+    return rv;
 }
 
 sgw_err sgw_store_conn_account(sgw_store *s, const char *tenant, const char *provider,
@@ -134,12 +144,12 @@ static sgw_err conn_patch(sgw_store *s, const char *tenant, const char *provider
 {
     char id[96], *text;
     conn_id(id, sizeof id, tenant, provider);
-    /* read-modify-write: serialised with every other patch of this process */
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&lock);
+    /* read-modify-write under conn_lock: a delete (or put) cannot fall
+     * between the read and the write and be undone by it */
+    pthread_mutex_lock(&conn_lock);
     sgw_err rv = sgw_store_doc_get(s, SGW_DOC_CONN, id, &text);
     if (rv != SGW_OK) {
-        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&conn_lock);
         return rv;
     }
     json_t *doc = json_loads(text, 0, NULL);
@@ -171,7 +181,7 @@ static sgw_err conn_patch(sgw_store *s, const char *tenant, const char *provider
             rv = sgw_store_docs_write(s, &op, 1);
         }
     }
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&conn_lock);
     if (plain) {
         memset(plain, 0, strlen(plain));
         free(plain);
