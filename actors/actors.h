@@ -49,6 +49,8 @@ typedef struct sgw_app {
     atomic_int draining;    /* set on SIGTERM: ingress answers 503 */
     /* status changes published, by new status (sgw_status) */
     atomic_uint_fast64_t status_events[SGW_ST_MAX];
+    /* events the webhooks actor never got (it was stuck; actors/status.c) */
+    atomic_uint_fast64_t webhook_events_lost;
     sgw_provider_stats providers[SGW_MAX_PROVIDERS];
     struct sgw_rcwh_stats rcwh;  /* RingCentral webhooks (actors/rcwebhook.c) */
     struct sgw_circuits *circuits; /* per provider connection (transport/circuit.h) */
@@ -95,9 +97,9 @@ enum {
 };
 /* Where the status actor publishes stored changes (pub0): JSON events. */
 #define SGW_EVENTS_URL "inproc://sgw/events"
-/* Where the webhooks actor's sub0 listens; the status actor's pub0 dials it
- * at its start (the webhooks actor starts first), so not one event published
- * after the gateway is ready misses the webhooks' outbox. */
+/* Where the webhooks actor's pull0 listens; the status actor's push0 dials
+ * it at its start (the webhooks actor starts first), so not one event
+ * published after the gateway is ready misses the webhooks' outbox. */
 #define SGW_WEBHOOK_EVENTS_URL "inproc://sgw/events.webhooks"
 
 /* SUBMIT flags */

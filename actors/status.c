@@ -4,9 +4,15 @@
  *
  * Input:   RESULT: OUTCOME (a provider answer, from the sender) or PUBLISH
  *          (a change another actor already stored: sending, queued).
- * Outputs: the store; then sms_status JSON events on a pub0 socket that
- *          listens on SGW_EVENTS_URL (the WebSocket hub dials it) and dials
- *          the webhooks actor's SGW_WEBHOOK_EVENTS_URL.
+ * Outputs: the store; then sms_status JSON events, twice: on a pub0 socket
+ *          that listens on SGW_EVENTS_URL (the WebSocket hub dials it; pub0
+ *          never waits: a subscriber that falls behind loses events, and
+ *          the hub closes its slow sessions anyway), and on a push0 socket
+ *          dialed to the webhooks actor's SGW_WEBHOOK_EVENTS_URL, which
+ *          waits while that queue is full (back-pressure: a burst slows
+ *          this actor down to the outbox's write rate instead of losing
+ *          webhook events; after WH_SEND_TIMEOUT_MS of a stuck webhooks
+ *          actor the event is dropped, logged and counted).
  * Inbound: an INBOUND outcome (a provider handed back an SMS to one of our
  *          numbers: the simulator's story 0008, later the RingCentral and
  *          Twilio webhooks) becomes a new `received` message of the tenant
@@ -36,6 +42,7 @@
  * Threads: one (outcomes of one message must be applied in order).
  */
 #include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -59,6 +66,8 @@
  * nothing published for PUB_WINDOW_MS: its events since then (and since
  * this process started) go out. */
 #define PUB_WINDOW_MS 30000
+/* How long an event waits for room in the webhooks actor's queue. */
+#define WH_SEND_TIMEOUT_MS 10000
 #define PUB_BUCKETS 65536
 
 typedef struct pub_entry {
@@ -72,6 +81,7 @@ typedef struct status_actor {
     const sgw_actor_env *env;
     sgw_app *app;
     nng_socket pub;
+    nng_socket wh;  /* push0 to the webhooks actor */
     int max_retries;
     int64_t base_ms, max_ms, dlr_check_ms;
     double jitter;
@@ -129,7 +139,9 @@ static sgw_err status_init(void *st, const sgw_actor_env *env)
         }
         /* the webhooks actor started before this one and listens: connected
          * now, before any event, or the start fails */
-        if ((rv = nng_dial(self->pub, SGW_WEBHOOK_EVENTS_URL, NULL, 0)) != 0) {
+        if ((rv = nng_push0_open(&self->wh)) != 0 ||
+            (rv = nng_socket_set_ms(self->wh, NNG_OPT_SENDTIMEO, WH_SEND_TIMEOUT_MS)) != 0 ||
+            (rv = nng_dial(self->wh, SGW_WEBHOOK_EVENTS_URL, NULL, 0)) != 0) {
             sgw_log(SGW_LOG_ERROR, "status", "pub %s: %s", SGW_WEBHOOK_EVENTS_URL,
                     nng_strerror(rv));
             return SGW_EIO;
@@ -169,8 +181,16 @@ static void publish_one(status_actor *self, const sgw_sms *rec)
     char *json = sgw_event_json(rec);
     if (!json)
         return;
-    /* pub0 never blocks: a subscriber that cannot keep up loses events */
-    nng_send(self->pub, json, strlen(json), NNG_FLAG_NONBLOCK);
+    size_t len = strlen(json);
+    /* pub0 never blocks: a WebSocket hub that cannot keep up loses events */
+    nng_send(self->pub, json, len, NNG_FLAG_NONBLOCK);
+    /* the webhooks actor's queue: waits for room (see the top) */
+    int rv = nng_send(self->wh, json, len, 0);
+    if (rv != 0) {
+        atomic_fetch_add_explicit(&self->app->webhook_events_lost, 1, memory_order_relaxed);
+        sgw_log(SGW_LOG_ERROR, "status", "an event of %s did not reach the webhooks actor "
+                "(%s): its app webhooks will not be sent", rec->id, nng_strerror(rv));
+    }
     free(json);
 }
 
@@ -488,8 +508,10 @@ static void status_handle(void *st, const sgw_msg *msgs, int n)
 static void status_fini(void *st)
 {
     status_actor *self = st;
-    if (self->env && self->env->thread_index == 0)
+    if (self->env && self->env->thread_index == 0) {
         nng_close(self->pub);
+        nng_close(self->wh);
+    }
     if (self->pubmap) {
         pub_purge(self, INT64_MAX / 2);
         free(self->pubmap);

@@ -2,8 +2,8 @@
  * actors/webhooks.c — app webhooks (SPEC section 9): the durable outbox
  * and its deliveries.
  *
- * Input:   the status actor's events (a sub0 socket listening on
- *          SGW_WEBHOOK_EVENTS_URL, which the status actor's pub0 dials
+ * Input:   the status actor's events (a pull0 socket listening on
+ *          SGW_WEBHOOK_EVENTS_URL, which the status actor's push0 dials
  *          before the gateway is ready; read in tick when its fd is ready): an
  *          sms_status event goes to its app, an sms_inbound event to every
  *          app of its tenant, when the app has a webhookUrl. One outbox
@@ -22,15 +22,15 @@
  *          listed, replayable) and the app's next entry goes.
  * Guarantee: at least once from the outbox write on (a crash after a POST
  *          and before its "delivered" is stored sends it again). An event
- *          is at risk before that write: published events still in the
- *          sub0 buffer at a crash, and (pub0 never blocks) events dropped
- *          when the buffer (actors.webhooks.queue_depth) is full.
+ *          is at risk before that write: one still in the pull0 buffer
+ *          (actors.webhooks.queue_depth) at a crash. A full buffer makes
+ *          the status actor wait (push0), so a burst loses nothing.
  * Threads: one (per-app order and sequence numbers).
  */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/pipeline0/pull.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -63,8 +63,8 @@ typedef struct wh_job {
 typedef struct wh_actor {
     const sgw_actor_env *env;
     sgw_app *app;
-    nng_socket sub;
-    int sub_fd;
+    nng_socket events; /* pull0: the status actor's events */
+    int events_fd;
     CURLM *multi;
     sgw_curlpoll cp;      /* curl's sockets and timer (monotonic ms) */
     int64_t timeout_ms, base_ms, max_ms, max_age_ms;
@@ -246,7 +246,7 @@ static void wh_read_events(wh_actor *self, int max)
     wh_batch b = { 0 };
     for (int i = 0; i < max; i++) {
         nng_msg *m;
-        if (nng_recvmsg(self->sub, &m, NNG_FLAG_NONBLOCK) != 0)
+        if (nng_recvmsg(self->events, &m, NNG_FLAG_NONBLOCK) != 0)
             break;
         wh_event(self, &b, nng_msg_body(m), nng_msg_len(m));
         nng_msg_free(m);
@@ -476,13 +476,12 @@ static sgw_err wh_init(void *st, const sgw_actor_env *env)
     sgw_curlpoll_attach(&self->cp, self->multi, sgw_mono_ms);
     int rv;
     int64_t depth = sgw_cfg_int(env->cfg, "actors.webhooks.queue_depth");
-    if ((rv = nng_sub0_open(&self->sub)) != 0 ||
-        (rv = nng_socket_set(self->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
-        (rv = nng_socket_set_int(self->sub, NNG_OPT_RECVBUF,
+    if ((rv = nng_pull0_open(&self->events)) != 0 ||
+        (rv = nng_socket_set_int(self->events, NNG_OPT_RECVBUF,
                                  (int)(depth > 0 && depth <= 8192 ? depth : 8192))) != 0 ||
-        (rv = nng_listen(self->sub, SGW_WEBHOOK_EVENTS_URL, NULL, 0)) != 0 ||
-        (rv = nng_socket_get_int(self->sub, NNG_OPT_RECVFD, &self->sub_fd)) != 0) {
-        sgw_log(SGW_LOG_ERROR, "webhooks", "sub %s: %s", SGW_WEBHOOK_EVENTS_URL,
+        (rv = nng_listen(self->events, SGW_WEBHOOK_EVENTS_URL, NULL, 0)) != 0 ||
+        (rv = nng_socket_get_int(self->events, NNG_OPT_RECVFD, &self->events_fd)) != 0) {
+        sgw_log(SGW_LOG_ERROR, "webhooks", "pull %s: %s", SGW_WEBHOOK_EVENTS_URL,
                 nng_strerror(rv));
         return SGW_EIO;
     }
@@ -540,7 +539,7 @@ static int wh_fds(void *st, struct pollfd *pfd, int max)
     wh_actor *self = st;
     int n = 0;
     if (max > 0)
-        pfd[n++] = (struct pollfd){ .fd = self->sub_fd, .events = POLLIN };
+        pfd[n++] = (struct pollfd){ .fd = self->events_fd, .events = POLLIN };
     return n + sgw_curlpoll_copy(&self->cp, pfd + n, max - n);
 }
 
@@ -569,7 +568,7 @@ static void wh_fini(void *st)
         curl_multi_cleanup(self->multi);
     sgw_curlpoll_free(&self->cp);
     if (self->env && self->env->thread_index == 0)
-        nng_close(self->sub);
+        nng_close(self->events);
 }
 
 const struct sgw_actor_ops sgw_actor_webhooks = {

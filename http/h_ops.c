@@ -228,9 +228,14 @@ void h_metrics(sgw_req *r)
                   "# TYPE smsgw_webhook_deliveries_total counter\n"
                   "smsgw_webhook_deliveries_total{result=\"delivered\"} %llu\n"
                   "smsgw_webhook_deliveries_total{result=\"failed\"} %llu\n"
-                  "smsgw_webhook_deliveries_total{result=\"dead\"} %llu\n",
+                  "smsgw_webhook_deliveries_total{result=\"dead\"} %llu\n"
+                  "# HELP smsgw_webhook_events_lost_total Status events that never "
+                  "reached the webhook outbox (its actor was stuck).\n"
+                  "# TYPE smsgw_webhook_events_lost_total counter\n"
+                  "smsgw_webhook_events_lost_total %llu\n",
               (long long)ob.depth, (unsigned long long)ob.delivered,
-              (unsigned long long)ob.failed, (unsigned long long)ob.dead);
+              (unsigned long long)ob.failed, (unsigned long long)ob.dead,
+              (unsigned long long)atomic_load(&d->app->webhook_events_lost));
     char *rcm = sgw_rcwh_metrics(d->app); /* http/h_rcwebhook.c */
     if (rcm) {
         mb_printf(&b, "%s", rcm);

@@ -315,6 +315,51 @@ def test_kill9_resumes():
         g.cleanup()
 
 
+def test_burst_beyond_the_queue():
+    """A batch whose events are many times the webhooks actor's queue
+    (queue_depth 16 here): the status actor waits for room, so every status
+    of every message reaches the app, in order, and none is counted lost."""
+    n = 400
+    g = Gateway(config=WH % 86400 + "actors = { webhooks = { queue_depth = 16; }; };\n")
+    r = Receiver()
+    try:
+        g.start()
+        app = hooked_app(g, r, g.tenant(), "burst")
+        # last four digits 0100-0499: no simulator story (SPEC section 7), all delivered
+        to = ["+1555987%04d" % i for i in range(100, 100 + n)]
+        b = g.post("/v1/sms/batches", {"from": FROM, "text": "burst", "messages": [{"to": to}]},
+                   key=app["apiKey"])
+        assert b.status == 202 and b.json.get("rejected", []) == [], b
+        bid = b.json["id"]
+        wait_for(lambda: g.get("/v1/sms/batches/" + bid, key=app["apiKey"]).json["status"]
+                 == "Completed", 60, "the batch Completed")
+        mids, cursor = [], None
+        while True:
+            page = g.get("/v1/sms?limit=100" + ("&cursor=" + cursor if cursor else ""),
+                         key=app["apiKey"]).json
+            mids += [m["messageId"] for m in page["data"] if m.get("batchId") == bid]
+            cursor = page.get("nextCursor")
+            if not cursor:
+                break
+        assert len(mids) == n, len(mids)
+        want = {mid: events_of(g, app["apiKey"], mid) for mid in mids}
+        assert all(ev == ["queued", "sending", "sent", "delivered"] for ev in want.values())
+        total = 4 * n
+
+        def arrived():
+            got = {}
+            for d in r.delivered("burst"):
+                if d["json"].get("type") == "sms_status":
+                    got.setdefault(d["json"]["messageId"], []).append(d["json"]["status"])
+            return got if sum(len(v) for v in got.values()) >= total else None
+        got = wait_for(arrived, 120, "%d webhook events" % total)
+        assert got == want, [(m, got.get(m), want[m]) for m in want if got.get(m) != want[m]][:5]
+        assert metric(g, "smsgw_webhook_events_lost_total") == 0
+    finally:
+        r.close()
+        g.cleanup()
+
+
 try:
     gw.start()
     run([
@@ -325,6 +370,7 @@ try:
         ("test-webhook; no webhookUrl 400; other apps 404", test_test_webhook_and_errors),
         ("dead-letter after max_age_s, listed, next proceeds, replay", test_dead_letter_and_replay),
         ("kill -9 with pending deliveries: they resume", test_kill9_resumes),
+        ("a burst of events 100x the webhooks queue: none lost", test_burst_beyond_the_queue),
     ])
 finally:
     gw.cleanup()
