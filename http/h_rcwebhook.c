@@ -297,6 +297,39 @@ static void rcwh_store_event(sgw_req *r, const char *tenant, json_t *b)
     rcwh_ask(r, SGW_RCWH_SYNC, tenant, "", 0);
 }
 
+/* A notification (a JSON object) of the tenant's subscription: its envelope
+ * checked, then its body handed to the handler of its event filter. */
+static void rcwh_notification(sgw_req *r, const char *tenant, json_t *n)
+{
+    if (!opt_string(r, n, "event", 1, 1024, "") || !opt_string(r, n, "uuid", 0, 128, "") ||
+        !opt_string(r, n, "subscriptionId", 0, 128, "") ||
+        !opt_string(r, n, "ownerId", 0, 64, "") || !opt_string(r, n, "timestamp", 0, 64, ""))
+        return;
+    json_t *b = json_object_get(n, "body");
+    if (!json_is_object(b)) {
+        rcwh_invalid(r, "body must be an object");
+        return;
+    }
+    /* the event filter it matched, without its query */
+    const char *ev = json_string_value(json_object_get(n, "event"));
+    size_t plen = strcspn(ev, "?");
+    static const char instant[] = "/message-store/instant", store[] = "/message-store";
+    int is_instant = plen >= sizeof instant - 1 &&
+                     memcmp(ev + plen - (sizeof instant - 1), instant, sizeof instant - 1) == 0;
+    int is_store = !is_instant && plen >= sizeof store - 1 &&
+                   memcmp(ev + plen - (sizeof store - 1), store, sizeof store - 1) == 0;
+    if (strncmp(ev, "/restapi/", 9) != 0) {
+        rcwh_invalid(r, "event must be a RingCentral event filter (/restapi/...)");
+        return;
+    }
+    if (is_instant)
+        rcwh_inbound(r, tenant, b);
+    else if (is_store)
+        rcwh_store_event(r, tenant, b);
+    else
+        rcwh_ignored(r, "not an event smsgw subscribes to");
+}
+
 void h_rc_webhook(sgw_req *r)
 {
     if (atomic_load(&r->srv->deps.app->draining)) {
@@ -341,37 +374,7 @@ void h_rc_webhook(sgw_req *r)
         rcwh_invalid(r, "A notification must be a JSON object");
         return;
     }
-    json_t *b = json_object_get(n, "body");
-    if (!opt_string(r, n, "event", 1, 1024, "") || !opt_string(r, n, "uuid", 0, 128, "") ||
-        !opt_string(r, n, "subscriptionId", 0, 128, "") ||
-        !opt_string(r, n, "ownerId", 0, 64, "") || !opt_string(r, n, "timestamp", 0, 64, "")) {
-        json_decref(n);
-        return;
-    }
-    if (!json_is_object(b)) {
-        json_decref(n);
-        rcwh_invalid(r, "body must be an object");
-        return;
-    }
-    /* the event filter it matched, without its query */
-    const char *ev = json_string_value(json_object_get(n, "event"));
-    size_t plen = strcspn(ev, "?");
-    static const char instant[] = "/message-store/instant", store[] = "/message-store";
-    int is_instant = plen >= sizeof instant - 1 &&
-                     memcmp(ev + plen - (sizeof instant - 1), instant, sizeof instant - 1) == 0;
-    int is_store = !is_instant && plen >= sizeof store - 1 &&
-                   memcmp(ev + plen - (sizeof store - 1), store, sizeof store - 1) == 0;
-    if (strncmp(ev, "/restapi/", 9) != 0) {
-        json_decref(n);
-        rcwh_invalid(r, "event must be a RingCentral event filter (/restapi/...)");
-        return;
-    }
-    if (is_instant)
-        rcwh_inbound(r, tenant, b);
-    else if (is_store)
-        rcwh_store_event(r, tenant, b);
-    else
-        rcwh_ignored(r, "not an event smsgw subscribes to");
+    rcwh_notification(r, tenant, n);
     json_decref(n);
 }
 

@@ -10,14 +10,12 @@
  * MessageSid then goes to twwh_inbound (Body) or twwh_status
  * (MessageStatus / SmsStatus), as h_tw_webhook dispatches it.
  *
- * RingCentral (http/h_rcwebhook.c): a notification body. Its top-level
- * checks (json_loadb with JSON_REJECT_DUPLICATES, event/uuid/... strings,
- * body an object, the event filter's kind) are written inline in
- * h_rc_webhook, which needs a live civetweb connection (the
- * Verification-Token header) and a stored subscription before it reaches
- * them; this target repeats those few inline lines around the file's own
- * checks (opt_string, rcwh_inbound with phone_of, rcwh_store_event), which
- * it calls as they are.
+ * RingCentral (http/h_rcwebhook.c): a notification body, parsed as
+ * h_rc_webhook parses it (json_loadb with JSON_REJECT_DUPLICATES, an
+ * object), then given to rcwh_notification, the handler's part after its
+ * Verification-Token and tenant look-up (which need a live civetweb
+ * connection and a stored subscription): the envelope's checks, then
+ * rcwh_inbound or rcwh_store_event by the event filter.
  *
  * Both files are compiled here (their statics are then reachable; the
  * library's copies are not linked). The handlers answer through a request
@@ -235,68 +233,61 @@ static void twilio(const uint8_t *data, size_t size)
 
 static uint64_t counter(atomic_uint_fast64_t *c) { return (uint64_t)atomic_load(c); }
 
-/* The checks of h_rc_webhook from the body's JSON on (its inline lines, then
- * the file's functions): the answer's status, 0 if none. */
+/* Does the event filter ev (without its query) end with tail? */
+static int event_is(const char *ev, const char *tail)
+{
+    size_t plen = strcspn(ev, "?"), tlen = strlen(tail);
+    return plen >= tlen && strncmp(ev + plen - tlen, tail, tlen) == 0;
+}
+
+/* What h_rc_webhook does with a notification object (rcwh_notification):
+ * the answer's status, with checks of what it was answered for. */
 static int rc_notification(json_t *n, char *body, size_t size)
 {
     sgw_req r;
     req_init(&r, body, size);
     uint64_t inv = counter(&app.rcwh.invalid), ign = counter(&app.rcwh.ignored);
-    int st;
-    if (!opt_string(&r, n, "event", 1, 1024, "") || !opt_string(&r, n, "uuid", 0, 128, "") ||
-        !opt_string(&r, n, "subscriptionId", 0, 128, "") ||
-        !opt_string(&r, n, "ownerId", 0, 64, "") || !opt_string(&r, n, "timestamp", 0, 64, "")) {
-        FUZZ_CHECK(r.status == 400 && counter(&app.rcwh.invalid) == inv + 1);
-        return 400;
+    rcwh_notification(&r, TENANT, n);
+    int st = r.status;
+    FUZZ_CHECK(st == 400 || st == 200 || st == 503);
+    FUZZ_CHECK((st == 400) == (counter(&app.rcwh.invalid) == inv + 1));
+    FUZZ_CHECK((st == 200) == (counter(&app.rcwh.ignored) == ign + 1));
+    if (st == 400)
+        return st;
+    /* past the envelope: string fields of bounded length, a body object, an
+     * event filter of the REST API */
+    static const char *const fields[] = { "uuid", "subscriptionId", "ownerId", "timestamp" };
+    static const size_t maxlen[] = { 128, 128, 64, 64 };
+    for (int i = 0; i < 4; i++) {
+        json_t *v = json_object_get(n, fields[i]);
+        FUZZ_CHECK(!v || (json_is_string(v) && json_string_length(v) <= maxlen[i]));
     }
-    FUZZ_CHECK(r.status == 0 && counter(&app.rcwh.invalid) == inv);
     const char *ev = json_string_value(json_object_get(n, "event"));
-    FUZZ_CHECK(ev && ev[0] && strlen(ev) <= 1024);
+    FUZZ_CHECK(ev && ev[0] && strlen(ev) <= 1024 && strncmp(ev, "/restapi/", 9) == 0);
     json_t *b = json_object_get(n, "body");
-    if (!json_is_object(b))
-        return 400;
-    size_t plen = strcspn(ev, "?");
-    static const char instant[] = "/message-store/instant", store[] = "/message-store";
-    int is_instant = plen >= sizeof instant - 1 &&
-                     memcmp(ev + plen - (sizeof instant - 1), instant, sizeof instant - 1) == 0;
-    int is_store = !is_instant && plen >= sizeof store - 1 &&
-                   memcmp(ev + plen - (sizeof store - 1), store, sizeof store - 1) == 0;
-    if (strncmp(ev, "/restapi/", 9) != 0)
-        return 400;
-    if (is_instant) {
-        rcwh_inbound(&r, TENANT, b);
-        st = r.status;
-        FUZZ_CHECK(st == 400 || st == 200 || st == 503);
-        FUZZ_CHECK((st == 400) == (counter(&app.rcwh.invalid) == inv + 1));
-        FUZZ_CHECK((st == 200) == (counter(&app.rcwh.ignored) == ign + 1));
-        if (st != 400) {
-            /* past the checks: a sender, a recipient, a usable id */
-            FUZZ_CHECK(phone_of(json_object_get(b, "from")) != NULL);
-            FUZZ_CHECK(phone_of(json_array_get(json_object_get(b, "to"), 0)) != NULL);
-            json_t *id = json_object_get(b, "id");
-            FUZZ_CHECK((json_is_integer(id) && json_integer_value(id) >= 0) ||
-                       (json_is_string(id) && json_string_length(id) > 0 &&
-                        json_string_length(id) < 64 &&
-                        strlen(json_string_value(id)) == json_string_length(id)));
-            json_t *s = json_object_get(b, "subject");
-            FUZZ_CHECK(!s || (json_is_string(s) && json_string_length(s) <= 16000));
-        }
+    FUZZ_CHECK(json_is_object(b));
+    if (event_is(ev, "/message-store/instant")) {
+        /* an inbound SMS: a sender, a recipient, a usable id */
+        FUZZ_CHECK(phone_of(json_object_get(b, "from")) != NULL);
+        FUZZ_CHECK(phone_of(json_array_get(json_object_get(b, "to"), 0)) != NULL);
+        json_t *id = json_object_get(b, "id");
+        FUZZ_CHECK((json_is_integer(id) && json_integer_value(id) >= 0) ||
+                   (json_is_string(id) && json_string_length(id) > 0 &&
+                    json_string_length(id) < 64 &&
+                    strlen(json_string_value(id)) == json_string_length(id)));
+        json_t *s = json_object_get(b, "subject");
+        FUZZ_CHECK(!s || (json_is_string(s) && json_string_length(s) <= 16000));
         if (st == 503) {
             const char *t = json_string_value(json_object_get(b, "type"));
             const char *d = json_string_value(json_object_get(b, "direction"));
             FUZZ_CHECK(!t || strcmp(t, "SMS") == 0);
             FUZZ_CHECK(!d || strcmp(d, "Inbound") == 0);
         }
-    } else if (is_store) {
-        rcwh_store_event(&r, TENANT, b);
-        st = r.status;
-        FUZZ_CHECK(st == 400 || st == 200 || st == 503);
-        FUZZ_CHECK((st == 400) == (counter(&app.rcwh.invalid) == inv + 1));
-        FUZZ_CHECK((st == 200) == (counter(&app.rcwh.ignored) == ign + 1));
+    } else if (event_is(ev, "/message-store")) {
         json_t *c = json_object_get(b, "changes");
-        FUZZ_CHECK(st == 400 || !c || json_is_array(c));
+        FUZZ_CHECK(!c || json_is_array(c));
     } else {
-        st = 200; /* ignored: not an event smsgw subscribes to */
+        FUZZ_CHECK(st == 200); /* ignored: not an event smsgw subscribes to */
     }
     return st;
 }
