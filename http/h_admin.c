@@ -148,20 +148,33 @@ void h_tenants_list(sgw_req *r)
     sgw_reply_json(r, 200, json_pack("{s:o}", "tenants", arr));
 }
 
+/* The document of kind named in the path (its id: prefix and 16 hex), if
+ * the caller is an admin or it is the caller's own (id == own); else
+ * answers 400 "Invalid <field> format" or 404 "<noun> not found". */
+static json_t *doc_visible(sgw_req *r, sgw_doc_kind kind, const char *prefix, const char *own,
+                           const char *field, const char *noun)
+{
+    const char *id = r->param[0];
+    char msg[64];
+    if (!sgw_id_valid(id, prefix, 16)) {
+        snprintf(msg, sizeof msg, "Invalid %s format", field);
+        sgw_reply_error(r, 400, "validation_error", msg);
+        return NULL;
+    }
+    json_t *doc = NULL;
+    if (r->auth.role == SGW_ROLE_ADMIN || strcmp(id, own) == 0)
+        doc = doc_load(r, kind, id);
+    if (!doc) {
+        snprintf(msg, sizeof msg, "%s not found", noun);
+        sgw_reply_error(r, 404, "not_found", msg);
+    }
+    return doc;
+}
+
 /* The tenant named in the path, if the caller may see it; else answers. */
 json_t *sgw_tenant_visible(sgw_req *r)
 {
-    const char *id = r->param[0];
-    if (!sgw_id_valid(id, "tenant_", 16)) {
-        sgw_reply_error(r, 400, "validation_error", "Invalid tenantId format");
-        return NULL;
-    }
-    json_t *t = NULL;
-    if (r->auth.role == SGW_ROLE_ADMIN || strcmp(id, r->auth.tenant) == 0)
-        t = doc_load(r, SGW_DOC_TENANT, id);
-    if (!t)
-        sgw_reply_error(r, 404, "not_found", "Tenant not found");
-    return t;
+    return doc_visible(r, SGW_DOC_TENANT, "tenant_", r->auth.tenant, "tenantId", "Tenant");
 }
 
 /* A tenant as shown: its document and this month's quota use. */
@@ -499,17 +512,7 @@ void h_apps_list(sgw_req *r)
 /* The app in the path, if the caller may manage it; else answers. */
 static json_t *app_visible(sgw_req *r)
 {
-    const char *id = r->param[0];
-    if (!sgw_id_valid(id, "app_", 16)) {
-        sgw_reply_error(r, 400, "validation_error", "Invalid appId format");
-        return NULL;
-    }
-    json_t *app = NULL;
-    if (r->auth.role == SGW_ROLE_ADMIN || strcmp(id, r->auth.app) == 0)
-        app = doc_load(r, SGW_DOC_APP, id);
-    if (!app)
-        sgw_reply_error(r, 404, "not_found", "App not found");
-    return app;
+    return doc_visible(r, SGW_DOC_APP, "app_", r->auth.app, "appId", "App");
 }
 
 void h_apps_get(sgw_req *r)
