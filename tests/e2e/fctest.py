@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 
 BUILD_DIR = os.environ.get("SMSGW_BUILD_DIR") or os.path.join(
@@ -35,6 +34,7 @@ NUM1, NUM2, NUM_NOSMS = "+15551234567", "+15557654321", "+15550000000"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
+import gwtest
 from gwtest import Response, wait_for  # noqa: F401 (shared with the gateway's tests)
 
 
@@ -246,27 +246,16 @@ def oauth_error(r, status, error, code):
 
 
 def run(cases):
-    """Run (name, fn) cases; print one line each and the closing count."""
+    """Run (name, fn) cases as gwtest.run does, with the fake carriers'
+    logs on a failure; each case's fake carriers are cleaned up after it."""
     if not os.path.exists(BIN):
         print("fakecarrier binary not found at %s: build it first "
               "(cmake --build build)" % BIN)
         print("0 passed, 1 failed")
         sys.exit(1)
-    passed = failed = 0
-    for name, fn in cases:
-        try:
-            fn()
-            print("ok    " + name, flush=True)
-            passed += 1
-        except Exception:
-            failed += 1
-            print("FAIL  " + name, flush=True)
-            traceback.print_exc()
-            for fc in LIVE:
-                print("--- fakecarrier log, last lines:\n%s---" % fc.log_tail(40), flush=True)
-        finally:
-            for fc in LIVE:
-                fc.cleanup()
-            LIVE.clear()
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed or not passed else 0)
+
+    def cleanup():
+        for fc in LIVE:
+            fc.cleanup()
+        LIVE.clear()
+    gwtest.run(cases, live=LIVE, after_each=cleanup)

@@ -215,8 +215,11 @@ def expect_error(r, status, code, error=None):
         assert r.json.get("error") == error, "expected error %r, got %r" % (error, r.json)
 
 
-def run(cases):
-    """Run (name, fn) cases; print one line each and the closing count."""
+def run(cases, live=None, after_each=None):
+    """Run (name, fn) cases; print one line each and the closing count. A
+    failing case shows the last log lines of the servers in live (default:
+    LIVE, every Gateway and what a test added); after_each() runs after
+    every case."""
     passed = failed = 0
     for name, fn in cases:
         try:
@@ -227,10 +230,13 @@ def run(cases):
             failed += 1
             print("FAIL  " + name, flush=True)
             traceback.print_exc()
-            for g in LIVE:  # the server's side of the story
+            for g in (LIVE if live is None else live):  # the server's side of the story
                 state = "running" if g.proc and g.proc.poll() is None else "exited"
                 print("--- %s log (%s), last lines:\n%s---"
                       % (type(g).__name__, state, g.log_tail(60)), flush=True)
+        finally:
+            if after_each:
+                after_each()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed or not passed else 0)
 
