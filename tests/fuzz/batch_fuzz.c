@@ -49,9 +49,8 @@ static int chunk_records;
 static void cleanup(void)
 {
     sgw_accept_rules_fini(&rules);
-    sgw_store_close(&store);
+    sgw_tmpstore_remove(store_dir, &store);
     sgw_cfg_destroy(&cfg);
-    fuzz_rm_rf(store_dir, "batch_fuzz");
 }
 
 static void put(sgw_doc_kind kind, const char *id, const char *json)

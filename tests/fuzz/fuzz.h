@@ -28,28 +28,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* For targets that keep a real store in a temporary folder (send, batch):
  * open one (store.sync "none") in a new folder named in dir (who: the
- * target, for the folder's name and the log), or abort; remove that folder
- * at exit; write one document or abort. */
+ * target, for the folder's name and the log), or abort (removed at exit
+ * with sgw_tmpstore_remove); write one document or abort. */
 #ifdef SGW_STORE_H
+#include "tests/harness/tmpstore.h"
+
 static inline void fuzz_store_open(char *dir, size_t dirsz, const char *who, sgw_cfg **cfg,
                                    sgw_store **st)
 {
-    char why[256] = "";
-    snprintf(dir, dirsz, "/tmp/sgw_%s.XXXXXX", who);
-    if (!mkdtemp(dir) ||
-        sgw_cfg_load_string("store = { sync = \"none\"; };", "fuzz", cfg, why, sizeof why) ||
-        sgw_store_open(dir, *cfg, st, why, sizeof why) != SGW_OK) {
-        fprintf(stderr, "%s: no store: %s\n", who, why);
+    if (!(*st = sgw_tmpstore_open(dir, dirsz, who, "none", cfg))) {
+        fprintf(stderr, "%s: no store\n", who);
         abort();
     }
-}
-
-static inline void fuzz_rm_rf(const char *dir, const char *who)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "%s: could not remove %s\n", who, dir);
 }
 
 static inline void fuzz_put(sgw_store *s, sgw_doc_kind kind, const char *id, const char *json)

@@ -33,8 +33,7 @@ static struct sgw_price prices[2] = { { "US", 79 }, { "GB", 40 } };
 
 static void cleanup(void)
 {
-    sgw_store_close(&store);
-    fuzz_rm_rf(store_dir, "send_fuzz");
+    sgw_tmpstore_remove(store_dir, &store);
 }
 
 static void put(sgw_doc_kind kind, const char *id, const char *json)

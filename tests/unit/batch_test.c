@@ -12,6 +12,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "tests/harness/sgw_test.h"
+#include "tests/harness/tmpstore.h"
 
 #define TENANT "tenant_00000000000000b1"
 
@@ -20,27 +21,13 @@ static sgw_cfg *cfg;
 
 static sgw_store *open_store(int fresh)
 {
-    char why[256];
-    if (fresh) {
-        snprintf(dir, sizeof dir, "/tmp/sgw_batch_test.XXXXXX");
-        if (!mkdtemp(dir))
-            return NULL;
-    }
-    if (!cfg)
-        sgw_cfg_load_string("store = { sync = \"none\"; };", "t", &cfg, why, sizeof why);
-    sgw_store *s = NULL;
-    if (sgw_store_open(dir, cfg, &s, why, sizeof why) != SGW_OK)
-        fprintf(stderr, "open: %s\n", why);
-    return s;
+    return fresh ? sgw_tmpstore_open(dir, sizeof dir, "batch_test", "none", &cfg)
+                 : sgw_tmpstore_reopen(dir, "none", &cfg);
 }
 
 static void close_and_remove(sgw_store **s)
 {
-    sgw_store_close(s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    sgw_tmpstore_remove(dir, s);
 }
 
 /* Keys in the batches keyspace. */

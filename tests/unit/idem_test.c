@@ -9,36 +9,24 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "tests/harness/sgw_test.h"
+#include "tests/harness/tmpstore.h"
 
 static char dir[64];
 static sgw_cfg *cfg;
 
 static sgw_store *open_dir(void)
 {
-    char why[256];
-    if (!cfg)
-        sgw_cfg_load_string("store = { sync = \"always\"; };", "t", &cfg, why, sizeof why);
-    sgw_store *s = NULL;
-    if (sgw_store_open(dir, cfg, &s, why, sizeof why) != SGW_OK)
-        fprintf(stderr, "open: %s\n", why);
-    return s;
+    return sgw_tmpstore_reopen(dir, "always", &cfg);
 }
 
 static sgw_store *open_fresh(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/sgw_idem_test.XXXXXX");
-    if (!mkdtemp(dir))
-        return NULL;
-    return open_dir();
+    return sgw_tmpstore_open(dir, sizeof dir, "idem_test", "always", &cfg);
 }
 
 static void close_and_remove(sgw_store **s)
 {
-    sgw_store_close(s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    sgw_tmpstore_remove(dir, s);
 }
 
 static sgw_idem_rec claim(int64_t created, int64_t expires)

@@ -6,31 +6,19 @@
 #include "bus/util.h"
 #include "store/store.h"
 #include "tests/harness/sgw_test.h"
+#include "tests/harness/tmpstore.h"
 
 static char dir[64];
 static sgw_cfg *cfg;
 
 static sgw_store *open_fresh(void)
 {
-    char why[256];
-    snprintf(dir, sizeof dir, "/tmp/sgw_store_test.XXXXXX");
-    if (!mkdtemp(dir))
-        return NULL;
-    if (!cfg)
-        sgw_cfg_load_string("store = { sync = \"none\"; };", "t", &cfg, why, sizeof why);
-    sgw_store *s = NULL;
-    if (sgw_store_open(dir, cfg, &s, why, sizeof why) != SGW_OK)
-        fprintf(stderr, "open: %s\n", why);
-    return s;
+    return sgw_tmpstore_open(dir, sizeof dir, "store_test", "none", &cfg);
 }
 
 static void close_and_remove(sgw_store **s)
 {
-    sgw_store_close(s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    sgw_tmpstore_remove(dir, s);
 }
 
 static void make(sgw_sms *m, const char *id, const char *tenant, int64_t created)
