@@ -535,8 +535,11 @@ static long long knob_retry_after(void)
     return s;
 }
 
-/* Answer a forced or random fault; 0 when there is none. */
-static int apply_fault(fc_req *r, fc_fail f)
+/* Answer a forced or random fault; 0 when there is none. The connection
+ * faults (a drop; a timeout: held, then dropped) and the Retry-After of a
+ * 429 or 503 are every provider's; answer(r, f) writes the provider's error
+ * body for the others. */
+static int fault_answer(fc_req *r, fc_fail f, int (*answer)(fc_req *r, fc_fail f))
 {
     switch (f) {
     case FAIL_NONE:
@@ -552,18 +555,35 @@ static int apply_fault(fc_req *r, fc_fail f)
         return req_drop(r);
     }
     case FAIL_429:
+    case FAIL_503:
         req_header(r, "Retry-After: %lld", knob_retry_after());
+        break;
+    default:
+        break;
+    }
+    return answer(r, f);
+}
+
+static int rc_fault_body(fc_req *r, fc_fail f)
+{
+    switch (f) {
+    case FAIL_429:
         return rc_error(r, 429, "CMN-301", "Request rate exceeded", NULL, NULL);
     case FAIL_500:
         return rc_error(r, 500, "CMN-203", "Internal Server Error", NULL, NULL);
     case FAIL_503:
-        req_header(r, "Retry-After: %lld", knob_retry_after());
         return rc_error(r, 503, "CMN-201", "Service Temporary Unavailable", NULL, NULL);
     case FAIL_401:
         return rc_error_full(r, 401, "TokenInvalid", "Token not found", "OAU-213",
                              "Token not found", NULL, NULL);
+    default:
+        return 0;
     }
-    return 0;
+}
+
+static int apply_fault(fc_req *r, fc_fail f)
+{
+    return fault_answer(r, f, rc_fault_body);
 }
 
 static void count_sms(long long *counter)

@@ -620,34 +620,24 @@ static int tw_auth(fc_req *r, const char *path_account)
     return 0;
 }
 
-static int tw_fault(fc_req *r, fc_fail f)
+/* Twilio's error bodies of the faults (fault_answer in fakecarrier.c). */
+static int tw_fault_body(fc_req *r, fc_fail f)
 {
     switch (f) {
-    case FAIL_NONE:
-        return 0;
-    case FAIL_DROP:
-        return req_drop(r);
-    case FAIL_TIMEOUT: {
-        pthread_mutex_lock(&G.mu);
-        long long hold = G.k.timeout_hold_ms;
-        G.st.timeouts++;
-        pthread_mutex_unlock(&G.mu);
-        fc_sleep_ms(hold);
-        return req_drop(r);
-    }
     case FAIL_429:
-        req_header(r, "Retry-After: %lld", knob_retry_after());
         return tw_error(r, 429, 20429, "Too Many Requests");
-    case FAIL_500:
-        return tw_error(r, 500, 20500, "Internal Server Error");
     case FAIL_503:
-        req_header(r, "Retry-After: %lld", knob_retry_after());
         return tw_error(r, 503, 20503, "Service Unavailable");
     case FAIL_401:
         return tw_error(r, 401, 20003, "Authenticate");
     default:
         return tw_error(r, 500, 20500, "Internal Server Error");
     }
+}
+
+static int tw_fault(fc_req *r, fc_fail f)
+{
+    return fault_answer(r, f, tw_fault_body);
 }
 
 /* A form field of the body: 1 (present, maybe empty) or 0. */
