@@ -47,6 +47,7 @@ typedef struct wh_app {
     char id[32];
     int pending;          /* may have entries */
     int64_t due_mono;     /* the head's next attempt; 0: now */
+    uint64_t head_seq;    /* the seq of the head last read (0: not yet) */
     struct wh_job *job;   /* the delivery in flight, or NULL */
 } wh_app;
 
@@ -372,7 +373,7 @@ static void wh_start(wh_actor *self, wh_app *a)
     wh_job *j = calloc(1, sizeof *j);
     if (!j)
         return;
-    sgw_err rv = sgw_store_outbox_head(self->app->store, a->id, &j->e);
+    sgw_err rv = sgw_store_outbox_head(self->app->store, a->id, a->head_seq, &j->e);
     if (rv != SGW_OK) {
         if (rv == SGW_ENOENT)
             a->pending = 0;
@@ -381,6 +382,7 @@ static void wh_start(wh_actor *self, wh_app *a)
         free(j);
         return;
     }
+    a->head_seq = j->e.seq; /* what comes before it is gone: the next look-up starts here */
     int64_t now = sgw_now_ms();
     if (j->e.next_ms > now) { /* a backoff stored before a restart */
         a->due_mono = sgw_mono_ms() + (j->e.next_ms - now);

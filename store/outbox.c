@@ -176,14 +176,15 @@ sgw_err sgw_store_outbox_add(sgw_store *s, sgw_wh_entry *const *v, int n)
     return rv;
 }
 
-sgw_err sgw_store_outbox_head(sgw_store *s, const char *app, sgw_wh_entry *out)
+sgw_err sgw_store_outbox_head(sgw_store *s, const char *app, uint64_t from_seq,
+                              sgw_wh_entry *out)
 {
     char prefix[64];
-    size_t pl = ekey(prefix, app, 0) - 8;
+    size_t kl0 = ekey(prefix, app, from_seq), pl = kl0 - 8;
     rocksdb_iterator_t *it =
         rocksdb_create_iterator_cf(sgw_store_db_(s), sgw_store_ropts_(s), sgw_store_cf_outbox_(s));
     sgw_err rv = SGW_ENOENT;
-    for (rocksdb_iter_seek(it, prefix, pl); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    for (rocksdb_iter_seek(it, prefix, kl0); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
         if (kl != pl + 8 || memcmp(k, prefix, pl) != 0)

@@ -324,8 +324,13 @@ void sgw_wh_entry_clear(sgw_wh_entry *e);
 /* Queue n entries (each at the end of its app's queue: seq is set) in one
  * durable write. */
 sgw_err sgw_store_outbox_add(sgw_store *s, sgw_wh_entry *const *v, int n);
-/* The first pending entry of app into out (clear it): SGW_ENOENT if none. */
-sgw_err sgw_store_outbox_head(sgw_store *s, const char *app, sgw_wh_entry *out);
+/* The first pending entry of app with seq >= from_seq into out (clear it):
+ * SGW_ENOENT if none. from_seq: the seq of the head last read (0: unknown);
+ * entries before it are gone, and seeking past their deletions keeps the
+ * look-up from stepping over every entry delivered since the last
+ * compaction. */
+sgw_err sgw_store_outbox_head(sgw_store *s, const char *app, uint64_t from_seq,
+                              sgw_wh_entry *out);
 /* A failed attempt: store e's attempts, last_error and next_ms. */
 sgw_err sgw_store_outbox_retry(sgw_store *s, const sgw_wh_entry *e);
 /* Delivered: delete the pending entry. */

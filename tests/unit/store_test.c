@@ -274,6 +274,62 @@ static void test_docs_and_reopen(void)
     sgw_cfg_destroy(&cfg);
 }
 
+/* An app's webhook queue: in order, per app; the head found from the seq
+ * of the head before (past the deleted ones) or from 0 alike. */
+static void test_outbox_head_order(void)
+{
+    sgw_store *s = open_fresh();
+    ASSERT_TRUE(s != NULL);
+    sgw_wh_entry e[4] = { 0 };
+    sgw_wh_entry *v[4];
+    const char *apps[4] = { "app_a", "app_b", "app_a", "app_a" };
+    for (int i = 0; i < 4; i++) {
+        snprintf(e[i].id, sizeof e[i].id, "dlv_%024d", i);
+        snprintf(e[i].app, sizeof e[i].app, "%s", apps[i]);
+        snprintf(e[i].event, sizeof e[i].event, "sms_status");
+        e[i].body = i == 0 ? "{\"n\":0}" : i == 1 ? "{\"n\":1}" : i == 2 ? "{\"n\":2}" : "{\"n\":3}";
+        e[i].created_ms = 1000 + i;
+        v[i] = &e[i];
+    }
+    ASSERT_OK(sgw_store_outbox_add(s, v, 4));
+    ASSERT_EQ(e[0].seq, 1);
+    ASSERT_EQ(e[1].seq, 1);
+    ASSERT_EQ(e[2].seq, 2);
+    ASSERT_EQ(e[3].seq, 3);
+    sgw_wh_entry h = { 0 };
+    ASSERT_OK(sgw_store_outbox_head(s, "app_a", 0, &h));
+    ASSERT_STREQ(h.id, e[0].id);
+    ASSERT_STREQ(h.body, "{\"n\":0}");
+    ASSERT_OK(sgw_store_outbox_done(s, &h));
+    sgw_wh_entry_clear(&h);
+    /* from the old head's seq (now deleted) or from 0: the same next one */
+    ASSERT_OK(sgw_store_outbox_head(s, "app_a", 1, &h));
+    ASSERT_STREQ(h.id, e[2].id);
+    sgw_wh_entry_clear(&h);
+    ASSERT_OK(sgw_store_outbox_head(s, "app_a", 0, &h));
+    ASSERT_STREQ(h.id, e[2].id);
+    /* a retry keeps it the head */
+    h.attempts = 1;
+    ASSERT_OK(sgw_store_outbox_retry(s, &h));
+    sgw_wh_entry_clear(&h);
+    ASSERT_OK(sgw_store_outbox_head(s, "app_a", 2, &h));
+    ASSERT_STREQ(h.id, e[2].id);
+    ASSERT_EQ(h.attempts, 1);
+    ASSERT_OK(sgw_store_outbox_done(s, &h));
+    sgw_wh_entry_clear(&h);
+    ASSERT_OK(sgw_store_outbox_head(s, "app_a", 2, &h));
+    ASSERT_STREQ(h.id, e[3].id);
+    ASSERT_OK(sgw_store_outbox_done(s, &h));
+    sgw_wh_entry_clear(&h);
+    ASSERT_EQ(sgw_store_outbox_head(s, "app_a", 3, &h), SGW_ENOENT);
+    ASSERT_EQ(sgw_store_outbox_head(s, "app_a", 0, &h), SGW_ENOENT);
+    /* the other app's queue is its own */
+    ASSERT_OK(sgw_store_outbox_head(s, "app_b", 0, &h));
+    ASSERT_STREQ(h.id, e[1].id);
+    sgw_wh_entry_clear(&h);
+    close_and_remove(&s);
+}
+
 SGW_TEST_LIST = {
     { "message record codec round trip and truncation", test_record_codec },
     { "store insert, exists, get", test_insert_get },
@@ -281,6 +337,7 @@ SGW_TEST_LIST = {
     { "schedule is time-ordered and follows record moves", test_schedule_order_and_moves },
     { "list is newest first, filtered, paged by cursor", test_list_newest_first_and_paging },
     { "documents survive a reopen; deletes", test_docs_and_reopen },
+    { "webhook outbox: head in order per app, from the last head's seq", test_outbox_head_order },
     { NULL, NULL },
 };
 SGW_TEST_MAIN
