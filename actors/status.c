@@ -142,7 +142,7 @@ static sgw_err status_init(void *st, const sgw_actor_env *env)
         if ((rv = nng_push0_open(&self->wh)) != 0 ||
             (rv = nng_socket_set_ms(self->wh, NNG_OPT_SENDTIMEO, WH_SEND_TIMEOUT_MS)) != 0 ||
             (rv = nng_dial(self->wh, SGW_WEBHOOK_EVENTS_URL, NULL, 0)) != 0) {
-            sgw_log(SGW_LOG_ERROR, "status", "pub %s: %s", SGW_WEBHOOK_EVENTS_URL,
+            sgw_log(SGW_LOG_ERROR, "status", "push %s: %s", SGW_WEBHOOK_EVENTS_URL,
                     nng_strerror(rv));
             return SGW_EIO;
         }

@@ -535,7 +535,8 @@ static int64_t wh_tick(void *st, int64_t now_mono)
         /* a receiver on loopback often answers before this returns: a
          * delivery that finished here frees its app for the next entry,
          * so tick again at once rather than at the deadline (a kept-alive
-         * connection gives no fd to wake on: 10 deliveries/s before) */
+         * connection gives no fd to wake on: one delivery per app per
+         * 100 ms tick before) */
         unsigned long done = self->finished;
         wh_drive(self);
         if (self->finished != done)
