@@ -663,7 +663,17 @@ sgw_err sgw_store_sms_list(sgw_store *s, const sgw_sms_query *q, sgw_sms **out, 
 int sgw_store_sched_scan(sgw_store *s, int64_t after_due, const char *after_id, int64_t upto,
                          int max, sgw_due_fn fn, void *ctx)
 {
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_SCHED]);
+    /* An upper bound at upto: the deletions of entries due later (a lease
+     * is written at acceptance and deleted when its message is sent, so
+     * there are as many as messages sent since the last compaction) are
+     * never stepped over looking for the first entry due. */
+    unsigned char ub[8];
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    if (upto >= 0 && upto < INT64_MAX) {
+        be64(ub, (uint64_t)upto + 1);
+        rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)ub, sizeof ub);
+    }
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[CF_SCHED]);
     unsigned char k0[8 + ID_MAX];
     size_t k0len = 8;
     if (after_id) {
@@ -695,6 +705,7 @@ int sgw_store_sched_scan(sgw_store *s, int64_t after_due, const char *after_id, 
         n++;
     }
     rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
     return n;
 }
 
