@@ -8,7 +8,8 @@
  *          that listens on SGW_EVENTS_URL (the WebSocket hub dials it; pub0
  *          never waits: a subscriber that falls behind loses events, and
  *          the hub closes its slow sessions anyway), and on a push0 socket
- *          dialed to the webhooks actor's SGW_WEBHOOK_EVENTS_URL, which
+ *          dialed to the webhooks actor's SGW_WEBHOOK_EVENTS_URL (every
+ *          sms_inbound, and the sms_status of apps with a webhook), which
  *          waits while that queue is full (back-pressure: a burst slows
  *          this actor down to the outbox's write rate instead of losing
  *          webhook events; after WH_SEND_TIMEOUT_MS of a stuck webhooks
@@ -49,6 +50,7 @@
 #include <string.h>
 
 #include "actors/actors.h"
+#include "actors/sms/hooked.h"
 #include "actors/sms/phone.h"
 #include "actors/sms/text.h"
 #include "bus/log.h"
@@ -82,6 +84,7 @@ typedef struct status_actor {
     sgw_app *app;
     nng_socket pub;
     nng_socket wh;  /* push0 to the webhooks actor */
+    sgw_hooked hooked; /* which apps have a webhook (actors/sms/hooked.h) */
     int max_retries;
     int64_t base_ms, max_ms, dlr_check_ms;
     double jitter;
@@ -184,7 +187,15 @@ static void publish_one(status_actor *self, const sgw_sms *rec)
     size_t len = strlen(json);
     /* pub0 never blocks: a WebSocket hub that cannot keep up loses events */
     nng_send(self->pub, json, len, NNG_FLAG_NONBLOCK);
-    /* the webhooks actor's queue: waits for room (see the top) */
+    /* the webhooks actor's queue: waits for room (see the top). It gets
+     * every sms_inbound (each app of the tenant may want it) and the
+     * sms_status of apps with a webhook: the others would cost it a wake-up
+     * and a parse per event for nothing. */
+    if (rec->direction != SGW_DIR_INBOUND &&
+        (!rec->app[0] || !sgw_hooked_has(&self->hooked, self->app->store, rec->app))) {
+        free(json);
+        return;
+    }
     int rv = nng_send(self->wh, json, len, 0);
     if (rv != 0) {
         atomic_fetch_add_explicit(&self->app->webhook_events_lost, 1, memory_order_relaxed);

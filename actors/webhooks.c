@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "actors/actors.h"
+#include "actors/sms/hooked.h"
 #include "bus/log.h"
 #include "bus/util.h"
 #include "transport/curlpoll.h"
@@ -59,8 +60,6 @@ typedef struct wh_job {
     char err[CURL_ERROR_SIZE];
 } wh_job;
 
-#define WH_HAS_SLOTS 1024 /* direct-mapped by a hash of the app id */
-
 typedef struct wh_actor {
     const sgw_actor_env *env;
     sgw_app *app;
@@ -76,13 +75,7 @@ typedef struct wh_actor {
     unsigned long finished; /* deliveries done (wh_done), ever */
     int draining;
     int64_t rescan_mono;
-    /* whether an app has a webhook, by app id: one store read and JSON
-     * parse per app, not per event; emptied when any app document changes */
-    struct wh_has {
-        char id[48];
-        int has;
-    } has[WH_HAS_SLOTS];
-    uint64_t has_gen;
+    sgw_hooked hooked; /* whether an app has a webhook (actors/sms/hooked.h) */
 } wh_actor;
 
 /* ---------------------------------------------------------------- apps */
@@ -123,56 +116,6 @@ static int wh_scan_cb(void *ctx, const char *app)
 {
     wh_mark(ctx, app);
     return 1;
-}
-
-/* The app's webhook URL and secret (heap), or 0 if it has none. */
-static int wh_app_target(wh_actor *self, const char *app, char **url, char **secret)
-{
-    char *doc = NULL;
-    *url = *secret = NULL;
-    if (sgw_store_doc_get(self->app->store, SGW_DOC_APP, app, &doc) != SGW_OK)
-        return 0;
-    json_t *o = json_loads(doc, 0, NULL);
-    free(doc);
-    const char *u = json_string_value(json_object_get(o, "webhookUrl"));
-    const char *s = json_string_value(json_object_get(o, "webhookSecret"));
-    if (u && u[0] && s) {
-        *url = strdup(u);
-        *secret = strdup(s);
-    }
-    json_decref(o);
-    if (!*url || !*secret) {
-        free(*url);
-        free(*secret);
-        *url = *secret = NULL;
-        return 0;
-    }
-    return 1;
-}
-
-/* Whether the app has a webhook URL and secret (cached, see wh_actor.has). */
-static int wh_app_has_target(wh_actor *self, const char *app)
-{
-    uint64_t gen = sgw_store_doc_gen(self->app->store, SGW_DOC_APP);
-    if (gen != self->has_gen) {
-        memset(self->has, 0, sizeof self->has);
-        self->has_gen = gen;
-    }
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = app; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    struct wh_has *slot = &self->has[h % WH_HAS_SLOTS];
-    if (slot->id[0] && strcmp(slot->id, app) == 0)
-        return slot->has;
-    char *url, *secret;
-    int has = wh_app_target(self, app, &url, &secret);
-    free(url);
-    free(secret);
-    if (strlen(app) < sizeof slot->id) {
-        snprintf(slot->id, sizeof slot->id, "%s", app);
-        slot->has = has;
-    }
-    return has;
 }
 
 /* ---------------------------------------------------------------- events -> outbox */
@@ -229,7 +172,7 @@ static void wh_event(wh_actor *self, wh_batch *b, const char *body, size_t len)
     char *text = strndup(body, len);
     if (type && text && strcmp(type, "sms_status") == 0) {
         const char *app = json_string_value(json_object_get(o, "appId"));
-        if (app && app[0] && wh_app_has_target(self, app))
+        if (app && app[0] && sgw_hooked_has(&self->hooked, self->app->store, app))
             wh_batch_add(b, app, "sms_status", text);
     } else if (type && text && strcmp(type, "sms_inbound") == 0) {
         const char *tenant = json_string_value(json_object_get(o, "tenantId"));
@@ -390,7 +333,7 @@ static void wh_start(wh_actor *self, wh_app *a)
         return;
     }
     char *url, *secret;
-    if (!wh_app_target(self, a->id, &url, &secret)) {
+    if (!sgw_app_webhook(self->app->store, a->id, &url, &secret)) {
         /* the app was deleted or its webhookUrl removed: nowhere to send */
         snprintf(j->e.last_error, sizeof j->e.last_error, "App has no webhookUrl configured");
         if (sgw_store_outbox_kill(self->app->store, &j->e) != SGW_OK)
