@@ -81,6 +81,23 @@ def write_body(path, n):
     return os.path.getsize(path)
 
 
+def start_gateway(cfg, data, log_path):
+    """smsgw on a free port with config file cfg and data folder data, its
+    output in log_path; waits (bounded) for /readyz. -> (proc, port, logf)"""
+    port = free_port()
+    env = dict(os.environ, SMSGW_LISTEN="127.0.0.1:%d" % port, SMSGW_DATA_DIR=data,
+               SMSGW_ADMIN_KEY=ADMIN, SMSGW_CONFIG=cfg)
+    logf = open(log_path, "wb")
+    proc = subprocess.Popen([BIN], env=env, stdout=logf, stderr=logf)
+    for _ in range(400):
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=2)
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, port, logf
+
+
 def run_size(n, work):
     data = os.path.join(work, "data-%d" % n)
     body = os.path.join(work, "body-%d.json" % n)
@@ -90,18 +107,8 @@ def run_size(n, work):
                 'limits = { app_key_per_min = 1000000; admin_key_per_min = 1000000; };\n'
                 + EXTRA_CFG + "\n")
     size = write_body(body, n)
-    port = free_port()
-    env = dict(os.environ, SMSGW_LISTEN="127.0.0.1:%d" % port, SMSGW_DATA_DIR=data,
-               SMSGW_ADMIN_KEY=ADMIN, SMSGW_CONFIG=cfg)
-    logf = open(os.path.join(work, "smsgw-%d.log" % n), "wb")
-    proc = subprocess.Popen([BIN], env=env, stdout=logf, stderr=logf)
+    proc, port, logf = start_gateway(cfg, data, os.path.join(work, "smsgw-%d.log" % n))
     try:
-        for _ in range(400):
-            try:
-                urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.05)
         tid = call(port, "POST", "/v1/tenants", ADMIN, {"name": "bench"})["id"]
         key = call(port, "POST", "/v1/apps/register", ADMIN,
                    {"name": "bench", "tenantId": tid, "mode": "test"})["apiKey"]

@@ -36,7 +36,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from batch import ADMIN, BIN, call, free_port, log  # noqa: E402
+from batch import ADMIN, BIN, call, log, start_gateway  # noqa: E402
 
 N = int(os.environ.get("N", "20000"))
 QUEUE = int(os.environ.get("QUEUE", "8192"))
@@ -114,20 +114,10 @@ def main():
         f.write('transport = { default_route = [ "sim" ]; };\n'
                 'limits = { app_key_per_min = 1000000; admin_key_per_min = 1000000; };\n'
                 'actors = { webhooks = { queue_depth = %d; }; };\n' % QUEUE)
-    port = free_port()
-    env = dict(os.environ, SMSGW_LISTEN="127.0.0.1:%d" % port,
-               SMSGW_DATA_DIR=os.path.join(work, "data"), SMSGW_ADMIN_KEY=ADMIN,
-               SMSGW_CONFIG=cfg)
     rcv = Receiver()
-    logf = open(os.path.join(work, "smsgw.log"), "wb")
-    proc = subprocess.Popen([BIN], env=env, stdout=logf, stderr=logf)
+    proc, port, logf = start_gateway(cfg, os.path.join(work, "data"),
+                                     os.path.join(work, "smsgw.log"))
     try:
-        for _ in range(400):
-            try:
-                urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.05)
         tid = call(port, "POST", "/v1/tenants", ADMIN, {"name": "bench"})["id"]
         plain = call(port, "POST", "/v1/apps/register", ADMIN,
                      {"name": "plain", "tenantId": tid, "mode": "test"})["apiKey"]
