@@ -98,6 +98,17 @@ def start_gateway(cfg, data, log_path):
     return proc, port, logf
 
 
+def stop_gateway(proc, logf):
+    """SIGTERM, up to 60 s for the drain, then SIGKILL; closes its log."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    logf.close()
+
+
 def run_size(n, work):
     data = os.path.join(work, "data-%d" % n)
     body = os.path.join(work, "body-%d.json" % n)
@@ -142,13 +153,7 @@ def run_size(n, work):
               % (n, size / 1e6, accept_s, n / accept_s, rss202, processed, processed / took,
                  peak), flush=True)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        logf.close()
+        stop_gateway(proc, logf)
         os.unlink(body)
         shutil.rmtree(data, ignore_errors=True)
 

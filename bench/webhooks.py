@@ -27,8 +27,6 @@ import http.server
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +34,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from batch import ADMIN, BIN, call, log, start_gateway  # noqa: E402
+from batch import ADMIN, BIN, call, log, start_gateway, stop_gateway  # noqa: E402
 
 N = int(os.environ.get("N", "20000"))
 QUEUE = int(os.environ.get("QUEUE", "8192"))
@@ -147,13 +145,7 @@ def main():
               % (N, QUEUE, plain_s, N / plain_s, hooked_s, N / hooked_s, got, at_completed,
                  all_s, got / all_s, disorder, dup, int(lost or 0)), flush=True)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        logf.close()
+        stop_gateway(proc, logf)
         rcv.close()
         if KEEP:
             log("kept %s" % work)
