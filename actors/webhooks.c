@@ -43,6 +43,7 @@
 #include "bus/log.h"
 #include "bus/util.h"
 #include "transport/curlpoll.h"
+#include "transport/curlreq.h"
 
 typedef struct wh_app {
     char id[32];
@@ -294,20 +295,11 @@ static void wh_done(wh_actor *self, wh_job *j, CURLcode cr)
     wh_job_free(j);
 }
 
+static void wh_finished(void *ctx, void *job, CURLcode cr) { wh_done(ctx, job, cr); }
+
 static void wh_drive(wh_actor *self)
 {
-    sgw_curlpoll_run(&self->cp, self->multi);
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(self->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        wh_job *j = NULL;
-        CURLcode cr = m->data.result;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-        curl_multi_remove_handle(self->multi, m->easy_handle);
-        wh_done(self, j, cr);
-    }
+    sgw_curlreq_drive(&self->cp, self->multi, wh_finished, self);
 }
 
 /* Start the delivery of a's head entry (or find it has none). */

@@ -46,8 +46,9 @@ void sgw_curlreq_global_init(void);
 CURL *sgw_curlreq_new(const char *url, int64_t timeout_ms, int64_t connect_timeout_ms,
                       sgw_curlresp *resp, size_t max, void *priv);
 
-/* curl_multi_perform, then each finished transfer: removed from m, then
- * done(ctx, its CURLOPT_PRIVATE, its result); done may add handles. */
+/* sgw_curlpoll_run (what is ready, the timer if due), then each finished
+ * transfer: removed from m, then done(ctx, its CURLOPT_PRIVATE, its
+ * result); done may add handles. */
 void sgw_curlreq_drive(sgw_curlpoll *p, CURLM *m, void (*done)(void *ctx, void *priv, CURLcode cr),
                        void *ctx);
 
