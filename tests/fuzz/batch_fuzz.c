@@ -53,11 +53,6 @@ static void cleanup(void)
     sgw_cfg_destroy(&cfg);
 }
 
-static void put(sgw_doc_kind kind, const char *id, const char *json)
-{
-    fuzz_put(store, kind, id, json);
-}
-
 static void setup(void)
 {
     fuzz_store_open(store_dir, sizeof store_dir, "batch_fuzz", &cfg, &store);
@@ -68,13 +63,7 @@ static void setup(void)
         abort();
     }
     chunk_records = (int)sgw_cfg_int(cfg, "batches.chunk_records");
-    /* sender IDs for "from" (a test key may use a pending one too) */
-    put(SGW_DOC_SENDER_ID, TENANT "/sid_00000000000000000000000000000001",
-        "{\"senderId\":\"ACME\",\"status\":\"approved\"}");
-    put(SGW_DOC_SENDER_ID, TENANT "/sid_00000000000000000000000000000002",
-        "{\"senderId\":\"Pending1\",\"status\":\"pending\"}");
-    put(SGW_DOC_SENDER_ID, TENANT "/sid_00000000000000000000000000000003",
-        "{\"senderId\":\"Nope\",\"status\":\"rejected\"}");
+    fuzz_put_sender_ids(store, TENANT);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

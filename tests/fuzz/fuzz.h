@@ -48,6 +48,22 @@ static inline void fuzz_put(sgw_store *s, sgw_doc_kind kind, const char *id, con
     if (sgw_store_docs_write(s, &op, 1) != SGW_OK)
         abort();
 }
+
+/* The tenant's sender IDs the send and batch targets try as "from": ACME
+ * approved, Pending1 pending (a test key may use it), Nope rejected. */
+static inline void fuzz_put_sender_ids(sgw_store *s, const char *tenant)
+{
+    static const char *const docs[3] = {
+        "{\"senderId\":\"ACME\",\"status\":\"approved\"}",
+        "{\"senderId\":\"Pending1\",\"status\":\"pending\"}",
+        "{\"senderId\":\"Nope\",\"status\":\"rejected\"}",
+    };
+    for (int i = 0; i < 3; i++) {
+        char id[96];
+        snprintf(id, sizeof id, "%s/sid_%032d", tenant, i + 1);
+        fuzz_put(s, SGW_DOC_SENDER_ID, id, docs[i]);
+    }
+}
 #endif
 
 #endif

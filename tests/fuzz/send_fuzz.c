@@ -55,12 +55,7 @@ static void setup(void)
     put(SGW_DOC_TEMPLATE, TENANT "/tpl_00000000000000000000000000000003",
         "{\"id\":\"tpl_00000000000000000000000000000003\",\"tenantId\":\"" TENANT "\","
         "\"slug\":\"empty\",\"body\":\"{{x}}\"}");
-    put(SGW_DOC_SENDER_ID, TENANT "/sid_00000000000000000000000000000001",
-        "{\"senderId\":\"ACME\",\"status\":\"approved\"}");
-    put(SGW_DOC_SENDER_ID, TENANT "/sid_00000000000000000000000000000002",
-        "{\"senderId\":\"Pending1\",\"status\":\"pending\"}");
-    put(SGW_DOC_SENDER_ID, TENANT "/sid_00000000000000000000000000000003",
-        "{\"senderId\":\"Nope\",\"status\":\"rejected\"}");
+    fuzz_put_sender_ids(store, TENANT);
     app.store = store;
     app.cfg = cfg;
     validator *vs[2] = { &live, &test };
